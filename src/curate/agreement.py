@@ -1,0 +1,158 @@
+"""Agreement: Cohen's kappa with bootstrap confidence intervals, and pairwise annotator kappa.
+
+Kappa rather than accuracy because the classes are imbalanced and the truth is ambiguous
+(METHOD.md section 1, step 9). Cohen's kappa comes from scikit-learn; the percentile bootstrap
+resamples items (Efron and Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+
+def cohen_kappa(a: Sequence, b: Sequence) -> float:
+    """Cohen's kappa between two label sequences of equal length ``N``.
+
+    Returns NaN when ``N == 0``; 1.0 when both raters give one identical constant label (perfect
+    agreement, where scikit-learn would divide by zero); 0.0 when the expected agreement is 1 but
+    the raters differ somewhere.
+
+    Raises:
+        ValueError: the sequences differ in length.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"label sequences differ in length: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return math.nan
+    if len(np.union1d(a, b)) == 1:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = cohen_kappa_score(a, b)
+    return 0.0 if not np.isfinite(k) else float(k)
+
+
+@dataclass
+class KappaEstimate:
+    """A kappa with its 95 % percentile-bootstrap interval over ``n`` items (NaN when undefined)."""
+
+    kappa: float
+    low: float
+    high: float
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def kappa_with_ci(
+    a: Sequence,
+    b: Sequence,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    groups: Sequence | None = None,
+) -> KappaEstimate:
+    """Cohen's kappa and its percentile-bootstrap confidence interval.
+
+    Args:
+        a, b: ``(N,)`` labels of two raters on the same rows.
+        rng: the random generator for the resamples.
+        n_boot: number of bootstrap resamples.
+        level: the interval's coverage, e.g. 0.95.
+        groups: optional ``(N,)`` cluster ids (the item of each row when an item has several rows,
+            one per annotator): whole clusters are resampled, so rows of one item stay together.
+            Without it, rows are resampled.
+
+    Returns:
+        A :class:`KappaEstimate`; ``n`` counts rows. The interval is NaN for fewer than 2 rows.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    k = cohen_kappa(a, b)
+    n = len(a)
+    if n < 2:
+        return KappaEstimate(k, math.nan, math.nan, n)
+    cats, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ca, cb = codes[:n], codes[n:]
+    m = len(cats)
+    if groups is None:
+        weights = np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(n_boot)])
+    else:
+        _, g = np.unique(np.asarray(groups), return_inverse=True)
+        n_groups = g.max() + 1
+        weights = np.stack(
+            [np.bincount(rng.integers(0, n_groups, size=n_groups), minlength=n_groups)[g] for _ in range(n_boot)]
+        )
+    # Weighted confusion matrices of every resample at once: (n_boot, m, m).
+    cell = ca * m + cb
+    conf = np.stack([weights[:, cell == c].sum(axis=1) for c in range(m * m)], axis=1).reshape(n_boot, m, m)
+    total = conf.sum(axis=(1, 2)).astype(float)
+    p_o = np.trace(conf, axis1=1, axis2=2) / total
+    p_e = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / total**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boots = np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.where(p_o == 1, 1.0, 0.0))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha])
+    return KappaEstimate(k, float(low), float(high), n)
+
+
+def model_expert_kappa(
+    predictions: Mapping[str, object],
+    labels_by_annotator: Mapping[str, Mapping[str, object]],
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+) -> KappaEstimate:
+    """Cohen's kappa between a model and the experts, pooled over every (item, expert) label.
+
+    Each expert label is paired with the model's prediction for that item; the interval resamples
+    items (all of an item's labels together). Comparing the model with each expert, rather than
+    with a majority of experts, makes it comparable with the experts' own pairwise kappa (the
+    ceiling, :func:`pairwise_kappa`).
+
+    Args:
+        predictions: ``{item_id: label}`` covering the annotated items (others are ignored).
+        labels_by_annotator: ``{annotator: {item_id: label}}``.
+    """
+    rows = [
+        (predictions[i], lab, i)
+        for item_labels in labels_by_annotator.values()
+        for i, lab in item_labels.items()
+        if i in predictions
+    ]
+    if not rows:
+        return KappaEstimate(math.nan, math.nan, math.nan, 0)
+    pred, expert, items = zip(*rows)
+    return kappa_with_ci(pred, expert, rng=rng, n_boot=n_boot, groups=items)
+
+
+def pairwise_kappa(labels_by_annotator: Mapping[str, Mapping[str, object]]) -> dict:
+    """Mean Cohen's kappa over annotator pairs, each pair on the items both labelled.
+
+    Args:
+        labels_by_annotator: ``{annotator: {item_id: label}}``.
+
+    Returns:
+        ``{"mean": float (NaN if no pair shares an item), "pairs": [{"a", "b", "kappa", "n"}], "n_items": int}``
+        where ``n_items`` counts items with at least two annotators; the mean weights pairs by shared items.
+    """
+    pairs = []
+    for x, y in itertools.combinations(sorted(labels_by_annotator), 2):
+        shared = sorted(set(labels_by_annotator[x]) & set(labels_by_annotator[y]))
+        if shared:
+            k = cohen_kappa([labels_by_annotator[x][i] for i in shared], [labels_by_annotator[y][i] for i in shared])
+            pairs.append({"a": x, "b": y, "kappa": k, "n": len(shared)})
+    counts: dict[str, int] = {}
+    for item_labels in labels_by_annotator.values():
+        for item in item_labels:
+            counts[item] = counts.get(item, 0) + 1
+    weighted = [(p["kappa"], p["n"]) for p in pairs if np.isfinite(p["kappa"])]
+    mean = float(np.average([k for k, _ in weighted], weights=[n for _, n in weighted])) if weighted else math.nan
+    return {"mean": mean, "pairs": pairs, "n_items": sum(1 for c in counts.values() if c >= 2)}

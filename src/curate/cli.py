@@ -1,0 +1,156 @@
+"""The command line: ``curate init``, ``curate run``, ``curate report``.
+
+Errors a user can cause print one line (``error: ...``) on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from curate.config import TaskConfig, save_config, validate_config
+from curate.errors import CurateError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+err_console = Console(stderr=True)
+
+
+def _friendly(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CurateError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _split_labels(labels: str) -> list[str]:
+    out = [x.strip() for x in labels.split(",") if x.strip()]
+    if len(out) < 2:
+        raise CurateError(f"--labels {labels!r}: give at least two comma-separated labels, e.g. --labels no,yes")
+    return out
+
+
+def _read_text_file(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CurateError(f"{path}: cannot read the {what}: {exc}") from None
+
+
+@app.command()
+@_friendly
+def init(
+    project: Path = typer.Argument(..., help="New project folder (must not exist or be empty)."),
+    pool: Path = typer.Option(..., "--pool", help="Pool file: JSON Lines, CSV/TSV or Parquet."),
+    labels: str = typer.Option(..., "--labels", help="Comma-separated labels, e.g. no-clickbait,clickbait."),
+    positive: str = typer.Option(..., "--positive", help="The positive label (the policy's class)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="The policy: a plain-language definition of the positive class."),
+    prompt_file: Optional[Path] = typer.Option(None, "--prompt-file", help="Read the policy prompt from a file."),
+    text_field: str = typer.Option("text", "--text-field", help="Column holding the text."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Column holding ids (default: 'id' if present, else row numbers)."),
+    gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Column of gold labels (for the simulated oracle and the test split)."),
+    crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Column of crowd judgments (e.g. Webis 'judgments')."),
+    negative_description: Optional[str] = typer.Option(None, "--negative-description", help="What a benign item looks like (round-0 scout)."),
+    seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="JSON file {label: [example texts]} written by the policy author, for the round-0 scout."),
+    prior: float = typer.Option(0.5, "--prior", help="Expected positive share, places the scout's threshold."),
+) -> None:
+    """Create a project from a pool file. Columns other than the text are kept (gold, crowd judgments)."""
+    if (prompt is None) == (prompt_file is None):
+        raise CurateError("give the policy prompt with exactly one of --prompt TEXT or --prompt-file FILE")
+    prompt_text = prompt if prompt is not None else _read_text_file(prompt_file, "policy prompt")
+    scout: dict = {"prior": prior}
+    if negative_description:
+        scout["negative_description"] = negative_description
+    if seed_examples is not None:
+        try:
+            scout["seed_examples"] = json.loads(_read_text_file(seed_examples, "seed examples"))
+        except json.JSONDecodeError as exc:
+            raise CurateError(f"{seed_examples}: line {exc.lineno}: not valid JSON ({exc.msg}); expected {{label: [texts]}}") from None
+    task_data = dict(labels=_split_labels(labels), positive=positive, prompt=prompt_text, text_field=text_field,
+                     id_field=id_field, gold_field=gold_field, crowd_field=crowd_field)
+    task = validate_config({"task": task_data}, "--labels/--positive/--prompt").task
+    from curate.project import init_project
+
+    config = init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides={"scout": scout})
+    from curate.project import Project
+
+    n = len(Project.open(project).ids)
+    typer.echo(f"created {project} with {n} items, labels {config.task.labels} (positive: {config.task.positive})")
+
+
+@app.command()
+@_friendly
+def run(
+    project: Path = typer.Argument(..., help="Project folder made by `curate init`."),
+    oracle: Optional[str] = typer.Option(None, "--oracle", help="Where labels come from: simulated."),
+    gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Gold column the simulated experts answer from."),
+    crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Crowd judgments column."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Maximum rounds (default 6)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Items sent to the experts per round (default 100)."),
+    total_budget: Optional[int] = typer.Option(None, "--total-budget", help="Items over all rounds."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-pairs, random, uncertainty."),
+    experts: Optional[int] = typer.Option(None, "--experts", help="Simulated experts per item (default 2)."),
+    expert_kappa: Optional[float] = typer.Option(None, "--expert-kappa", help="Target expert-expert kappa (default 0.8)."),
+    student: Optional[str] = typer.Option(None, "--student", help="Student model: a local HF checkpoint folder or bundled:all-MiniLM-L6-v2."),
+    presentations: Optional[int] = typer.Option(None, "--presentations", help="Example presentations per fine-tune."),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Held-out share scored against gold (default 0.2)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Fixes every random choice of the run."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Run the curation loop, or resume it at the first step not completed."""
+    from curate.config import load_config
+    from curate.loop import Loop, check_settings
+    from curate.project import Project
+
+    data = load_config(project).model_dump(mode="json")
+    overrides = {
+        ("oracle", "kind"): oracle, ("task", "gold_field"): gold_field, ("task", "crowd_field"): crowd_field,
+        ("loop", "rounds"): rounds, ("loop", "budget"): budget, ("loop", "total_budget"): total_budget,
+        ("selection", "strategy"): strategy, ("oracle", "experts_per_item"): experts,
+        ("oracle", "expert_kappa"): expert_kappa, ("student", "model"): student,
+        ("student", "presentations"): presentations, ("loop", "test_fraction"): test_fraction, ("loop", "seed"): seed,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            data[section][key] = value
+    config = validate_config(data, str(project / "curate.toml"))
+    proj = Project(Path(project), config)
+    check_settings(proj)
+    loop = Loop(proj, progress=not quiet, log=typer.echo)  # validates gold labels before anything is written
+    save_config(project, config)
+    result = loop.run()
+    typer.echo(f"done: {result.stop_reason}. Write the report with `curate report {project}`.")
+
+
+@app.command()
+@_friendly
+def report(
+    project: Path = typer.Argument(..., help="Project folder."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default PROJECT/report)."),
+    compare: list[Path] = typer.Option([], "--compare", help="Other projects (same pool) drawn on the same kappa plot."),
+) -> None:
+    """Write report.md and PNG plots: kappa per round, ceiling, crowd, positive share, time per stage."""
+    from curate.project import Project
+    from curate.report import write_report
+
+    path = write_report(Project.open(project), out, [Project.open(p) for p in compare])
+    typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point of the ``curate`` script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

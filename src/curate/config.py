@@ -1,0 +1,188 @@
+"""A project's settings (``curate.toml``) as typed models, validated once, at load.
+
+Every open choice of the method (METHOD.md section 1, "Left open by the source") is a field
+here, so a run's settings are written into the project and can be read back and compared.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from curate.errors import CurateError
+
+CONFIG_NAME = "curate.toml"
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Strict):
+    """The classification task: labels, the positive class and the policy prompt."""
+
+    labels: list[str] = Field(min_length=2)
+    positive: str
+    prompt: str = Field(min_length=1)
+    source: str = ""  # the pool file the project was made from (for error messages)
+    text_field: str = "text"
+    id_field: str | None = None
+    gold_field: str | None = None
+    crowd_field: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "TaskConfig":
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {self.labels}")
+        if any(not lab.strip() for lab in self.labels):
+            raise ValueError("labels must be non-empty strings")
+        if self.positive not in self.labels:
+            raise ValueError(f"positive label {self.positive!r} is not one of the labels {self.labels}")
+        return self
+
+    @property
+    def positive_index(self) -> int:
+        return self.labels.index(self.positive)
+
+
+class ScoutConfig(_Strict):
+    """The round-0 scorer ("LLM-0"): labels the pool from the prompt alone.
+
+    ``kind = "embedding"``: the cosine similarity of each text to a description of each label
+    (the prompt for the positive class), calibrated without labels (see ``curate.models.scout``).
+    """
+
+    kind: Literal["embedding"] = "embedding"
+    negative_description: str | None = None
+    prior: float = Field(default=0.5, gt=0.0, lt=1.0)
+    seed_examples: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class StudentConfig(_Strict):
+    """The trainable classifier: a transformers sequence-classification model, fully fine-tuned."""
+
+    model: str = BUNDLED_MODEL
+    max_length: int = Field(default=64, ge=8, le=4096)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    # Small labelled sets need many passes (METHOD.md section 4): train for at least this many
+    # example presentations, and at least ``min_epochs`` epochs, at most ``max_epochs``.
+    presentations: int = Field(default=4000, ge=1)
+    min_epochs: int = Field(default=3, ge=1)
+    max_epochs: int = Field(default=40, ge=1)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    from_base: bool = True  # retrain from the base weights each round (else continue from the last model)
+    threads: int | None = None
+
+
+class SelectionConfig(_Strict):
+    """The query strategy and every open parameter of boundary-pairs (METHOD.md section 1, steps 2-5)."""
+
+    strategy: Literal["boundary-pairs", "random", "uncertainty"] = "boundary-pairs"
+    clusters_per_label: int = Field(default=20, ge=1)
+    radius_quantile: float = Field(default=0.9, gt=0, le=1)
+    overlap_scale: float = Field(default=1.0, gt=0)
+    pairs_per_cluster_pair: int | None = Field(default=None, ge=1)
+    near_duplicate_distance: float = Field(default=0.05, ge=0)
+    coverage: Literal["size", "radius"] = "size"
+    kmeans_iterations: int = Field(default=20, ge=1)
+
+
+class OracleConfig(_Strict):
+    """Where labels come from. ``simulated`` answers from the gold column with noisy experts."""
+
+    kind: Literal["simulated"] = "simulated"
+    experts_per_item: int = Field(default=2, ge=1)
+    expert_kappa: float = Field(default=0.8, gt=0, le=1)
+    seconds_per_label: float = Field(default=0.0, ge=0)  # simulated labelling time, to rehearse a run's pacing
+
+
+class LoopConfig(_Strict):
+    """Rounds, budget, splits and the stopping rule."""
+
+    rounds: int = Field(default=6, ge=1)
+    budget: int = Field(default=100, ge=1)  # items per round
+    total_budget: int | None = Field(default=None, ge=1)  # items over all rounds
+    eval_fraction: float = Field(default=0.4, ge=0, lt=1)
+    test_fraction: float = Field(default=0.2, ge=0, lt=1)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    patience: int = Field(default=3, ge=1)
+    min_delta: float = Field(default=0.0, ge=0)
+    bootstrap: int = Field(default=1000, ge=10)
+    seed: int = 0
+
+
+class ProjectConfig(_Strict):
+    """The whole ``curate.toml``."""
+
+    task: TaskConfig
+    scout: ScoutConfig = Field(default_factory=ScoutConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProjectConfig":
+        unknown = set(self.scout.seed_examples) - set(self.task.labels)
+        if unknown:
+            raise ValueError(f"scout.seed_examples has labels {sorted(unknown)} not in task.labels {self.task.labels}")
+        return self
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{path}: field {where}: {first['msg']} (fix it in {path.name})"
+
+
+def load_config(project: Path) -> ProjectConfig:
+    """Read and validate ``PROJECT/curate.toml``.
+
+    Raises:
+        CurateError: the file is missing, is not valid TOML, or a field is invalid; the message
+            names the file and the field.
+    """
+    path = Path(project) / CONFIG_NAME
+    if not path.is_file():
+        raise CurateError(f"{path}: not found; create the project first with `curate init {project} --pool FILE ...`")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CurateError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise CurateError(_format_validation_error(path, exc)) from None
+
+
+def validate_config(data: dict, where: str) -> ProjectConfig:
+    """Validate a settings dict (for example after applying CLI overrides).
+
+    Raises:
+        CurateError: naming ``where`` and the invalid field.
+    """
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CurateError(_format_validation_error(Path(where), exc)) from None
+
+
+def config_to_toml(config: ProjectConfig) -> str:
+    """The settings as TOML text (``None`` fields are left out, as TOML has no null)."""
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))
+
+
+def save_config(project: Path, config: ProjectConfig) -> None:
+    """Write ``PROJECT/curate.toml`` atomically (a temporary file renamed into place)."""
+    path = Path(project) / CONFIG_NAME
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(config_to_toml(config), encoding="utf-8")
+    tmp.replace(path)

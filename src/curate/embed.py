@@ -1,0 +1,137 @@
+"""Sentence embeddings of the pool, computed once and cached on disk (float16, memory-mapped).
+
+The same embedding is used in every round so that clusters and regions are comparable across
+rounds (METHOD.md section 1: "an embedding function ... the same in every round").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from curate.errors import CurateError
+from curate.models.resolve import resolve_model_path
+from curate.progress import progress_callback
+from curate.runtime import configure_threads, pick_precision, quiet_hf
+
+EMBEDDINGS_NAME = "embeddings.npy"
+META_NAME = "embeddings.json"
+
+
+@functools.lru_cache(maxsize=2)
+def load_sentence_model(model: str, *, precision: str = "auto", device: str = "cpu"):
+    """Load a sentence-transformers model from a local folder (or the bundled MiniLM); cached per process.
+
+    Returns:
+        A ``SentenceTransformer`` in eval mode, in bfloat16 where ``precision`` resolves to bf16.
+
+    Raises:
+        CurateError: the model folder does not exist.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    quiet_hf()
+
+    path = resolve_model_path(model)
+    st = SentenceTransformer(str(path), device=device, local_files_only=True)
+    if pick_precision(precision) == "bf16":
+        st = st.to(dtype=__import__("torch").bfloat16)
+    st.eval()
+    return st
+
+
+def embed_texts(
+    texts: Sequence[str],
+    *,
+    model: str,
+    precision: str = "auto",
+    batch_size: int = 128,
+    threads: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Embed texts as unit vectors.
+
+    Args:
+        texts: ``N`` strings.
+        model: a local sentence-transformers folder or ``bundled:all-MiniLM-L6-v2``.
+        precision: ``auto`` (bf16 where the CPU supports it), ``bf16`` or ``fp32``.
+
+    Returns:
+        ``(N, d)`` float32 array of unit-norm rows.
+    """
+    configure_threads(threads)
+    st = load_sentence_model(model, precision=precision)
+    out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
+    # Sort by length so that batches pad little; write results back in the original order.
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    with progress_callback("embedding", total=len(texts), enabled=progress) as advance:
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            vecs = st.encode(
+                [texts[i] for i in idx],
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            out[idx] = vecs.astype(np.float32)
+            advance(len(idx))
+    return out
+
+
+def _fingerprint(ids: Sequence[str], texts: Sequence[str], model: str) -> str:
+    h = hashlib.sha256(model.encode())
+    for i, t in zip(ids, texts):
+        h.update(i.encode())
+        h.update(b"\0")
+        h.update(t.encode())
+        h.update(b"\1")
+    return h.hexdigest()
+
+
+def cached_embeddings(
+    project: Path,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    *,
+    model: str,
+    precision: str = "auto",
+    threads: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """The pool's embeddings from ``PROJECT/embeddings.npy``, computing them on first use.
+
+    The cache is keyed by a hash of the ids, the texts and the model name; a stale cache is
+    recomputed. The file is written atomically (temporary name, then rename).
+
+    Returns:
+        ``(N, d)`` float16 memory-mapped array (read-only) of unit-norm rows.
+    """
+    project = Path(project)
+    path, meta_path = project / EMBEDDINGS_NAME, project / META_NAME
+    key = _fingerprint(ids, texts, model)
+    if path.is_file() and meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            meta = {}
+        if meta.get("fingerprint") == key:
+            arr = np.load(path, mmap_mode="r")
+            if arr.shape[0] == len(ids):
+                return arr
+    vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress)
+    tmp = project / (EMBEDDINGS_NAME + ".tmp.npy")
+    np.save(tmp, vecs.astype(np.float16))
+    os.replace(tmp, path)
+    meta_tmp = meta_path.with_suffix(".json.tmp")
+    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(vecs.shape)}))
+    os.replace(meta_tmp, meta_path)
+    if not path.is_file():  # pragma: no cover - defensive
+        raise CurateError(f"{path}: could not write the embeddings cache")
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,1 @@
+"""Scorers and trainable classifiers behind one small interface (see ``curate.models.base``)."""

@@ -1,0 +1,165 @@
+"""A project on disk: ``curate.toml``, ``pool.parquet``, ``curate.db``, ``embeddings.npy``, ``rounds/``, ``report/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from curate.config import ProjectConfig, TaskConfig, load_config, save_config
+from curate.errors import CurateError
+from curate.pool import load_pool, read_pool, write_pool
+from curate.store import Store
+
+POOL_NAME = "pool.parquet"
+
+
+def init_project(
+    project: Path,
+    pool_file: Path,
+    *,
+    task: TaskConfig,
+    overrides: dict | None = None,
+) -> ProjectConfig:
+    """Create ``project`` from a pool file (JSON Lines, CSV or Parquet).
+
+    The pool is read and validated first (text present and non-empty, ids unique, gold labels in
+    ``task.labels``), then the project is assembled in a temporary folder beside it and renamed
+    into place, so a failure leaves the file system as it was.
+
+    Args:
+        overrides: nested settings merged over the defaults, e.g. ``{"loop": {"seed": 1}}``.
+
+    Raises:
+        CurateError: ``project`` exists and is not empty, or the pool file is invalid.
+    """
+    project = Path(project)
+    if project.exists() and (not project.is_dir() or any(project.iterdir())):
+        raise CurateError(f"{project}: already exists and is not empty; choose a new project folder")
+    table = read_pool(
+        Path(pool_file),
+        text_field=task.text_field,
+        id_field=task.id_field,
+        labels=task.labels,
+        gold_field=task.gold_field,
+        crowd_field=task.crowd_field,
+    )
+    task = task.model_copy(update={"source": str(Path(pool_file).resolve())})
+    data = {"task": task.model_dump()}
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    from curate.config import validate_config
+
+    config = validate_config(data, str(project / "curate.toml"))
+    parent = project.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{project.name}.", dir=parent))
+    tmp.chmod(0o777 & ~_umask())
+    try:
+        write_pool(table, tmp / POOL_NAME)
+        save_config(tmp, config)
+        Store(tmp).close()
+        if project.exists():
+            project.rmdir()  # empty, checked above
+        os.replace(tmp, project)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return config
+
+
+@dataclass
+class Project:
+    """An opened project: its folder, settings, database and pool."""
+
+    path: Path
+    config: ProjectConfig
+
+    @classmethod
+    def open(cls, path: Path) -> "Project":
+        """Open an existing project.
+
+        Raises:
+            CurateError: no ``curate.toml`` or ``pool.parquet`` there, or the settings are invalid.
+        """
+        path = Path(path)
+        config = load_config(path)
+        if not (path / POOL_NAME).is_file():
+            raise CurateError(f"{path / POOL_NAME}: missing; re-create the project with `curate init`")
+        return cls(path, config)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.path)
+
+    @cached_property
+    def pool(self) -> pa.Table:
+        return load_pool(self.path / POOL_NAME)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return self.pool.column("id").to_pylist()
+
+    @cached_property
+    def texts(self) -> list[str]:
+        return self.pool.column("text").to_pylist()
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """``{item_id: int64 position in the pool}``."""
+        return {item_id: i for i, item_id in enumerate(self.ids)}
+
+    def column(self, name: str) -> list:
+        """A pool column as a Python list.
+
+        Raises:
+            CurateError: the column is not in the pool, naming the available ones.
+        """
+        if name not in self.pool.column_names:
+            raise CurateError(
+                f"{self.path / POOL_NAME}: no column {name!r}; available: {', '.join(self.pool.column_names)}"
+            )
+        return self.pool.column(name).to_pylist()
+
+    def round_dir(self, round_index: int) -> Path:
+        d = self.path / "rounds" / f"r{round_index:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def gold(self) -> dict[str, str] | None:
+        """``{item_id: gold label}`` from the task's gold column, or None when there is none.
+
+        Raises:
+            CurateError: a gold value is not one of the task's labels (naming the row and value).
+        """
+        field = self.config.task.gold_field
+        if not field:
+            return None
+        values = self.column(field)
+        labels = set(self.config.task.labels)
+        for i, v in enumerate(values):
+            if v not in labels:
+                raise CurateError(
+                    f"{self.config.task.source or self.path / POOL_NAME}: row {i + 1}: {field}={v!r} is not one of "
+                    f"the labels {sorted(labels)}; fix the data or the labels"
+                )
+        return dict(zip(self.ids, values))
+
+    def mask(self, item_ids) -> np.ndarray:
+        """``(N,)`` bool mask of the given item ids."""
+        m = np.zeros(len(self.ids), dtype=bool)
+        pos = self.position
+        m[[pos[i] for i in item_ids if i in pos]] = True
+        return m
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

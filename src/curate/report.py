@@ -1,0 +1,205 @@
+"""The run's report: ``report.md`` and PNG plots, built from what the database and rounds/ recorded.
+
+Plots: kappa per round against expert labels used (model vs experts on the curated evaluation
+set with a 95 % bootstrap interval, the experts' own pairwise kappa as the ceiling, crowd vs gold,
+and model vs gold on the held-out test split), the positive share of the curated set, and the time
+spent per stage. Other projects (e.g. the same pool with ``--strategy random``) can be drawn on the
+same axes with ``compare``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from curate.errors import CurateError  # noqa: E402
+from curate.project import Project  # noqa: E402
+
+STAGES = ["embed", "score", "evaluate", "select", "label", "split", "train"]
+
+
+def round_metrics(project: Project) -> list[dict]:
+    """The ``evaluate`` step's metrics of every round, in round order."""
+    return [r["info"] for r in sorted(project.store.step_records(), key=lambda r: r["round"]) if r["step"] == "evaluate"]
+
+
+def stage_seconds(project: Project) -> dict[int, dict[str, float]]:
+    """``{round: {stage: seconds}}`` from the recorded steps (round -1 holds the one-off steps)."""
+    out: dict[int, dict[str, float]] = {}
+    for r in project.store.step_records():
+        out.setdefault(r["round"], {})[r["step"]] = r["seconds"]
+    return out
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _fmt_ci(k: dict | None) -> str:
+    if not k or not math.isfinite(k.get("kappa", math.nan)):
+        return "n/a"
+    if not math.isfinite(k.get("low", math.nan)):
+        return _fmt(k["kappa"])
+    return f"{k['kappa']:.3f} [{k['low']:.3f}, {k['high']:.3f}]"
+
+
+def _label(project: Project) -> str:
+    return f"{project.config.selection.strategy} ({project.path.name})"
+
+
+def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Sequence[Project] = ()) -> None:
+    """Kappa against expert items labelled (the labels that trained each round's model)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    x = [m["items_labelled"] for m in metrics]
+    ev = [(xi, m["kappa_eval"]) for xi, m in zip(x, metrics) if math.isfinite(m["kappa_eval"]["kappa"])]
+    if ev:
+        xs, ks = zip(*ev)
+        ax.plot(xs, [k["kappa"] for k in ks], "o-", color="C0", label="model vs experts (curated eval set)")
+        ax.fill_between(xs, [k["low"] for k in ks], [k["high"] for k in ks], color="C0", alpha=0.15)
+    if any("kappa_test" in m for m in metrics):
+        kt = [m["kappa_test"] for m in metrics]
+        ax.plot(x, [k["kappa"] for k in kt], "s-", color="C1", label=f"model vs gold (test split) - {_label(project)}")
+        ax.fill_between(x, [k["low"] for k in kt], [k["high"] for k in kt], color="C1", alpha=0.15)
+    for j, other in enumerate(compare):
+        om = round_metrics(other)
+        if om and "kappa_test" in om[0]:
+            ax.plot([m["items_labelled"] for m in om], [m["kappa_test"]["kappa"] for m in om], "^--",
+                    color=f"C{j + 4}", label=f"model vs gold (test split) - {_label(other)}")
+    ceiling = metrics[-1].get("expert_expert_kappa", math.nan)
+    if math.isfinite(ceiling):
+        ax.axhline(ceiling, color="C2", ls="--", label=f"expert-expert kappa (ceiling) {ceiling:.2f}")
+    crowd = metrics[-1].get("crowd_gold_kappa_test")
+    if crowd and math.isfinite(crowd["kappa"]):
+        ax.axhline(crowd["kappa"], color="C3", ls=":", label=f"crowd vs gold (one judgment) {crowd['kappa']:.2f}")
+    ax.set_xlabel("expert-labelled items")
+    ax.set_ylabel("Cohen's kappa")
+    ax.set_title("Agreement per round (95 % bootstrap intervals)")
+    ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> None:
+    """Positive share of the curated set and of the model's predictions, per round."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    rounds = [m["round"] for m in metrics]
+    curated = [m["positive_share_curated"] for m in metrics]
+    ax.plot(rounds, curated, "o-", label="curated set (expert votes)")
+    ax.plot(rounds, [m["predicted_positive_share"] for m in metrics], "s--", label="pool predicted positive")
+    gold = project.gold()
+    if gold:
+        share = sum(v == project.config.task.positive for v in gold.values()) / len(gold)
+        ax.axhline(share, color="gray", ls=":", label=f"gold positive share {share:.2f}")
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"share of '{project.config.task.positive}'")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_stage_times(seconds: dict[int, dict[str, float]], path: Path) -> None:
+    """Stacked bars: seconds per stage per round (one-off steps at round -1)."""
+    rounds = sorted(seconds)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    bottom = [0.0] * len(rounds)
+    for j, stage in enumerate(STAGES):
+        vals = [seconds[r].get(stage, 0.0) for r in rounds]
+        if any(vals):
+            ax.bar([str(r) if r >= 0 else "setup" for r in rounds], vals, bottom=bottom, label=stage, color=f"C{j}")
+            bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xlabel("round")
+    ax.set_ylabel("seconds")
+    ax.set_title("Time per stage")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(project: Project, out: Path | None = None, compare: Sequence[Project] = ()) -> Path:
+    """Write ``report.md`` and the plots; return the report's path.
+
+    Raises:
+        CurateError: the project has no evaluated round yet (run ``curate run`` first).
+    """
+    metrics = round_metrics(project)
+    if not metrics:
+        raise CurateError(f"{project.path}: no round has been evaluated yet; run `curate run {project.path}` first")
+    out = Path(out) if out else project.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = stage_seconds(project)
+    plot_kappa(project, metrics, out / "kappa.png", compare)
+    plot_positive_share(project, metrics, out / "positive_share.png")
+    plot_stage_times(seconds, out / "time_per_stage.png")
+
+    c = project.config
+    lines = [
+        f"# Curation report: {project.path.name}",
+        "",
+        f"- Task: `{c.task.positive}` vs {', '.join(f'`{x}`' for x in c.task.labels if x != c.task.positive)}; "
+        f"pool `{c.task.source}`, {len(project.ids)} items.",
+        f"- Query strategy `{c.selection.strategy}`; budget {c.loop.budget} items per round; "
+        f"{c.oracle.experts_per_item} {c.oracle.kind} experts per item (target expert-expert kappa {c.oracle.expert_kappa}); "
+        f"fine-tune/eval split {1 - c.loop.eval_fraction:.0%}/{c.loop.eval_fraction:.0%}; seed {c.loop.seed}.",
+        f"- Student `{c.student.model}` ({c.student.presentations} example presentations per fine-tune, "
+        f"lr {c.student.learning_rate}); round-0 scout: `{c.scout.kind}` with prior {c.scout.prior}.",
+        f"- Stopped: {project.store.get_meta('stop_reason') or 'not yet (run in progress or interrupted)'}.",
+        "",
+        "## Agreement per round",
+        "",
+        "Model M_t of round t was trained on the fine-tune share of the items labelled before round t. "
+        "Kappa vs experts pools every (item, expert) label of the accumulated evaluation set; "
+        "kappa vs gold is on the held-out test split; intervals are 95 % bootstrap.",
+        "",
+        "| round | model | items labelled | fine-tune / eval items | kappa vs experts (eval) | expert-expert | "
+        "kappa vs gold (test) | AUROC (test) | positive share (curated) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in metrics:
+        lines.append(
+            f"| {m['round']} | {m['model']} | {m['items_labelled']} | {m['finetune_items']} / {m['eval_items']} | "
+            f"{_fmt_ci(m['kappa_eval'])} | {_fmt(m['expert_expert_kappa'])} | {_fmt_ci(m.get('kappa_test'))} | "
+            f"{_fmt(m.get('auroc_test'))} | {_fmt(m['positive_share_curated'], 2)} |"
+        )
+    last = metrics[-1]
+    if "crowd_gold_kappa_test" in last or "crowd_expert_kappa" in last:
+        lines += [
+            "",
+            f"Crowd labels (one judgment per item): kappa vs gold on the test split {_fmt_ci(last.get('crowd_gold_kappa_test'))}; "
+            f"vs the experts on the curated items {_fmt_ci(last.get('crowd_expert_kappa'))}.",
+        ]
+    for other in compare:
+        om = round_metrics(other)
+        if om:
+            lines += ["", f"Compared: `{_label(other)}`: kappa vs gold (test) per round "
+                      + ", ".join(f"{m['items_labelled']} items: {_fmt_ci(m.get('kappa_test'))}" for m in om) + "."]
+    total = sum(sum(v.values()) for v in seconds.values())
+    lines += [
+        "",
+        "![kappa per round](kappa.png)",
+        "",
+        "![positive share](positive_share.png)",
+        "",
+        "## Time per stage (seconds)",
+        "",
+        "| round | " + " | ".join(STAGES) + " |",
+        "|---|" + "---|" * len(STAGES),
+    ]
+    for r in sorted(seconds):
+        lines.append(f"| {r if r >= 0 else 'setup'} | " + " | ".join(_fmt(seconds[r].get(s), 1) if s in seconds[r] else "" for s in STAGES) + " |")
+    lines += ["", f"Total recorded: {total:.0f} s.", "", "![time per stage](time_per_stage.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,209 @@
+"""The project database: annotations, selections, splits and completed steps.
+
+SQLAlchemy Core over SQLite by default (``PROJECT/curate.db``); any SQLAlchemy URL (PostgreSQL for a
+team) works through the same schema. Every write happens in a transaction, and a step's results
+are committed in the same transaction as the record that the step is complete, so a run killed at
+any moment resumes at the first step not recorded with nothing lost or written twice.
+Uniqueness is enforced by the database: one label per (item, annotator), one selection row per
+(round, item), one split per item.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from curate.oracle.base import Annotation
+
+DB_NAME = "curate.db"
+
+metadata = MetaData()
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("round", Integer, primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("completed_at", Float, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("info", Text, nullable=False, default="{}"),
+)
+
+selections = Table(
+    "selections",
+    metadata,
+    Column("round", Integer, primary_key=True),
+    Column("item_id", String(256), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("group_id", Integer, nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(256), nullable=False),
+    Column("annotator", String(128), nullable=False),
+    Column("label", String(256), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("item_id", "annotator", name="one_label_per_item_and_annotator"),
+)
+
+splits = Table(
+    "splits",
+    metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("split", String(16), nullable=False),  # test | finetune | eval
+    Column("round", Integer, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    """The project's database.
+
+    Args:
+        url: a SQLAlchemy URL, or a project folder (then ``sqlite:///PROJECT/curate.db``).
+    """
+
+    def __init__(self, url: str | Path) -> None:
+        if isinstance(url, Path) or "://" not in str(url):
+            url = f"sqlite:///{Path(url) / DB_NAME}"
+        self.url = str(url)
+        self.engine: Engine = create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).first()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, conn: Connection, key: str, value: Any) -> None:
+        conn.execute(meta_table.delete().where(meta_table.c.key == key))
+        conn.execute(insert(meta_table).values(key=key, value=json.dumps(value)))
+
+    # -- steps --------------------------------------------------------------------------------
+    def step_done(self, round_index: int, step: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(steps.c.step).where(steps.c.round == round_index, steps.c.step == step)
+            ).first()
+        return row is not None
+
+    def mark_step(self, conn: Connection, round_index: int, step: str, seconds: float, info: dict | None = None) -> None:
+        """Record a completed step (in the caller's transaction, beside the step's own writes)."""
+        conn.execute(
+            insert(steps).values(
+                round=round_index, step=step, completed_at=time.time(), seconds=seconds, info=json.dumps(info or {})
+            )
+        )
+
+    def step_records(self) -> list[dict]:
+        """Every completed step: ``[{"round", "step", "completed_at", "seconds", "info"}]`` in order of completion."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(steps).order_by(steps.c.completed_at)).mappings().all()
+        return [{**r, "info": json.loads(r["info"])} for r in rows]
+
+    # -- selections ---------------------------------------------------------------------------
+    def add_selection(self, conn: Connection, round_index: int, rows: Iterable[dict]) -> None:
+        """Insert a round's selection: rows of ``{"item_id", "position", "group_id", "strategy", "score"}``."""
+        rows = [{**r, "round": round_index} for r in rows]
+        if rows:
+            conn.execute(insert(selections), rows)
+
+    def selection(self, round_index: int) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(selections).where(selections.c.round == round_index).order_by(selections.c.position)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- annotations --------------------------------------------------------------------------
+    def add_annotation(self, conn: Connection, ann: Annotation) -> bool:
+        """Insert one annotation unless (item, annotator) already has one; True if inserted."""
+        exists = conn.execute(
+            select(annotations.c.id).where(
+                annotations.c.item_id == ann.item_id, annotations.c.annotator == ann.annotator
+            )
+        ).first()
+        if exists:
+            return False
+        conn.execute(
+            insert(annotations).values(
+                item_id=ann.item_id, annotator=ann.annotator, label=ann.label, round=ann.round, created_at=time.time()
+            )
+        )
+        return True
+
+    def annotations(self, round_index: int | None = None) -> list[dict]:
+        """Annotations as dicts ``{"id", "item_id", "annotator", "label", "round", "created_at"}`` in insertion order."""
+        q = select(annotations).order_by(annotations.c.id)
+        if round_index is not None:
+            q = q.where(annotations.c.round == round_index)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    def count_annotations(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(annotations)).scalar_one())
+
+    # -- splits -------------------------------------------------------------------------------
+    def add_splits(self, conn: Connection, rows: Iterable[tuple[str, str, int]]) -> None:
+        """Insert ``(item_id, split, round)`` rows; split is ``test``, ``finetune`` or ``eval``."""
+        rows = [{"item_id": i, "split": s, "round": r} for i, s, r in rows]
+        if rows:
+            conn.execute(insert(splits), rows)
+
+    def splits(self) -> dict[str, str]:
+        """``{item_id: split}`` for every item with a split."""
+        with self.engine.connect() as conn:
+            return {r[0]: r[1] for r in conn.execute(select(splits.c.item_id, splits.c.split))}
