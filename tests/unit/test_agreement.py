@@ -1,0 +1,81 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from curate.agreement import cohen_kappa, kappa_with_ci, model_expert_kappa, pairwise_kappa
+from tests.conftest import RTE
+
+
+def test_cohen_kappa_matches_sklearn_and_edge_cases():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 3, 400)
+    b = np.where(rng.random(400) < 0.3, rng.integers(0, 3, 400), a)
+    assert cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
+    assert math.isnan(cohen_kappa([], []))
+    assert cohen_kappa(["x", "x"], ["x", "x"]) == 1.0
+    with pytest.raises(ValueError):
+        cohen_kappa([1, 2], [1])
+
+
+def test_bootstrap_interval_contains_estimate_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (100, 2000):
+        a = rng.integers(0, 2, n)
+        b = np.where(rng.random(n) < 0.15, 1 - a, a)
+        est = kappa_with_ci(a, b, rng=np.random.default_rng(5), n_boot=500)
+        assert est.low <= est.kappa <= est.high
+        assert est.n == n
+        widths.append(est.high - est.low)
+    assert widths[1] < widths[0] / 2
+
+
+def test_cluster_bootstrap_is_wider_when_rows_are_duplicated():
+    # The same 150 items counted twice: resampling rows pretends there are 300 independent items.
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2, 150)
+    b = np.where(rng.random(150) < 0.2, 1 - a, a)
+    a2, b2, g = np.tile(a, 2), np.tile(b, 2), np.tile(np.arange(150), 2)
+    rows = kappa_with_ci(a2, b2, rng=np.random.default_rng(1), n_boot=800)
+    items = kappa_with_ci(a2, b2, rng=np.random.default_rng(1), n_boot=800, groups=g)
+    assert items.kappa == pytest.approx(rows.kappa)
+    assert (items.high - items.low) > 1.2 * (rows.high - rows.low)
+
+
+def test_pairwise_and_model_expert_kappa():
+    experts = {
+        "e1": {"a": "pos", "b": "neg", "c": "pos", "d": "neg"},
+        "e2": {"a": "pos", "b": "neg", "c": "neg", "d": "neg"},
+        "e3": {"x": "pos"},
+    }
+    pw = pairwise_kappa(experts)
+    assert pw["n_items"] == 4
+    assert [(p["a"], p["b"]) for p in pw["pairs"]] == [("e1", "e2")]
+    assert pw["mean"] == pytest.approx(cohen_kappa_score(["pos", "neg", "pos", "neg"], ["pos", "neg", "neg", "neg"]))
+    pred = {"a": "pos", "b": "neg", "c": "pos", "d": "neg", "x": "neg"}
+    est = model_expert_kappa(pred, experts, rng=np.random.default_rng(0), n_boot=200)
+    pooled_pred = ["pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "neg"]
+    pooled_exp = ["pos", "neg", "pos", "neg", "pos", "neg", "neg", "neg", "pos"]
+    assert est.kappa == pytest.approx(cohen_kappa_score(pooled_pred, pooled_exp))
+    assert est.n == 9
+
+
+def test_agreement_on_real_crowd_annotations_snow_rte():
+    """Snow et al. 2008 RTE: one worker vs the expert gold about 0.46; majority of 10 about 0.84 (SOURCE.md)."""
+    if not RTE.is_file():
+        pytest.skip(f"shared data not found at {RTE}")
+    by_item: dict[str, list[int]] = {}
+    gold: dict[str, int] = {}
+    with RTE.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            by_item.setdefault(row["orig_id"], []).append(int(row["response"]))
+            gold[row["orig_id"]] = int(row["gold"])
+    items = sorted(by_item)
+    workers = [r for i in items for r in by_item[i]]
+    golds = [gold[i] for i in items for _ in by_item[i]]
+    assert cohen_kappa(workers, golds) == pytest.approx(0.46, abs=0.01)
+    majority = [int(np.mean(by_item[i]) > 0.5) for i in items]  # 5-5 ties count as 0, as in SOURCE.md's figure
+    assert cohen_kappa(majority, [gold[i] for i in items]) == pytest.approx(0.84, abs=0.015)
