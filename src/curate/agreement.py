@@ -65,7 +65,7 @@ def kappa_with_ci(
     Args:
         a, b: ``(N,)`` labels of two raters on the same rows.
         rng: the random generator for the resamples.
-        n_boot: number of bootstrap resamples.
+        n_boot: number of bootstrap resamples (0: no interval, NaN bounds).
         level: the interval's coverage, e.g. 0.95.
         groups: optional ``(N,)`` cluster ids (the item of each row when an item has several rows,
             one per annotator): whole clusters are resampled, so rows of one item stay together.
@@ -77,7 +77,7 @@ def kappa_with_ci(
     a, b = np.asarray(a), np.asarray(b)
     k = cohen_kappa(a, b)
     n = len(a)
-    if n < 2:
+    if n < 2 or n_boot == 0:
         return KappaEstimate(k, math.nan, math.nan, n)
     cats, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     ca, cb = codes[:n], codes[n:]

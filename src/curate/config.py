@@ -86,6 +86,8 @@ class SelectionConfig(_Strict):
     """The query strategy and every open parameter of boundary-pairs (METHOD.md section 1, steps 2-5)."""
 
     strategy: Literal["boundary-pairs", "random", "uncertainty"] = "boundary-pairs"
+    # The embedding that defines regions, the same in every round (also the scout's).
+    embedding_model: str = BUNDLED_MODEL
     clusters_per_label: int = Field(default=20, ge=1)
     radius_quantile: float = Field(default=0.9, gt=0, le=1)
     overlap_scale: float = Field(default=1.0, gt=0)

@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.models.resolve import resolve_model_path
-from curate.progress import progress_callback
+from curate.progress import batches_by_length
 from curate.runtime import configure_threads, pick_precision, quiet_hf
 
 EMBEDDINGS_NAME = "embeddings.npy"
@@ -68,20 +68,10 @@ def embed_texts(
     configure_threads(threads)
     st = load_sentence_model(model, precision=precision)
     out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
-    # Sort by length so that batches pad little; write results back in the original order.
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    with progress_callback("embedding", total=len(texts), enabled=progress) as advance:
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            vecs = st.encode(
-                [texts[i] for i in idx],
-                batch_size=batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vecs.astype(np.float32)
-            advance(len(idx))
+    for idx in batches_by_length(texts, batch_size, "embedding", enabled=progress):
+        vecs = st.encode([texts[i] for i in idx], batch_size=batch_size, convert_to_numpy=True,
+                         normalize_embeddings=True, show_progress_bar=False)
+        out[idx] = vecs.astype(np.float32)
     return out
 
 

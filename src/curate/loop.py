@@ -39,6 +39,7 @@ from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
 from curate.models.scout import EmbeddingScout, build_label_vectors
 from curate.oracle.simulated import SimulatedExperts, crowd_labels
+from curate.progress import progress_callback
 from curate.project import Project
 from curate.select import make_strategy
 
@@ -133,19 +134,12 @@ class Loop:
         return info
 
     def embeddings(self) -> np.ndarray:
+        """``(N, d)`` float16 unit embeddings of every item (cached in the project)."""
         s = self.config.student
         return cached_embeddings(
-            self.project.path,
-            self.project.ids,
-            self.project.texts,
-            model=self.config.student.model if self._student_is_sentence_model() else "bundled:all-MiniLM-L6-v2",
-            precision=s.precision,
-            threads=s.threads,
-            progress=self.progress,
+            self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
+            precision=s.precision, threads=s.threads, progress=self.progress,
         )
-
-    def _student_is_sentence_model(self) -> bool:
-        return self.config.student.model.startswith("bundled:")
 
     def predicted_labels(self, proba: np.ndarray) -> np.ndarray:
         """``(N,)`` label strings: the positive label where p(positive) >= threshold, else the best other label."""
@@ -194,8 +188,7 @@ class Loop:
         """Step 1: ``(N, K)`` probabilities of ``M_t`` for every item, cached in ``scores.parquet``."""
         path = self.project.round_dir(t) / "scores.parquet"
         if self.store.step_done(t, "score") and path.is_file():
-            table = pq.read_table(path)
-            return np.stack([table.column(f"p_{lab}").to_numpy() for lab in self.labels], axis=1).astype(np.float32)
+            return self.stored_scores(t)
 
         def fn():
             if t == 0:
@@ -219,12 +212,17 @@ class Loop:
             self._timed_step(t, "score", fn)
         return self._proba
 
+    def stored_scores(self, t: int) -> np.ndarray:
+        """``(N, K)`` float32 probabilities of ``M_t`` as recorded by its ``score`` step."""
+        table = pq.read_table(self.project.round_dir(t) / "scores.parquet")
+        return np.stack([table.column(f"p_{lab}").to_numpy() for lab in self.labels], axis=1).astype(np.float32)
+
     def _scout(self, emb: np.ndarray) -> EmbeddingScout:
         sc, task = self.config.scout, self.config.task
 
         def embed(texts):
-            return embed_texts(texts, model="bundled:all-MiniLM-L6-v2", precision=self.config.student.precision,
-                               progress=False)
+            return embed_texts(texts, model=self.config.selection.embedding_model,
+                               precision=self.config.student.precision, progress=False)
 
         vectors = build_label_vectors(
             self.labels, self.positive, task.prompt, negative_description=sc.negative_description,
@@ -260,6 +258,14 @@ class Loop:
             }
             eval_experts = {a: {i: v[i] for i in eval_ids if i in v} for a, v in experts.items()}
             m["kappa_eval"] = model_expert_kappa(pred, eval_experts, rng=rng, n_boot=lc.bootstrap).to_dict()
+            # Every earlier student on today's eval set (from its stored scores), for a fair plateau test.
+            m["kappa_eval_by_model"] = {
+                s: model_expert_kappa(
+                    dict(zip(self.project.ids, self.predicted_labels(self.stored_scores(s)))), eval_experts,
+                    rng=rng, n_boot=0,
+                ).kappa
+                for s in range(1, t)
+            } | ({t: m["kappa_eval"]["kappa"]} if t >= 1 else {})
             ceiling = pairwise_kappa(experts)
             m["expert_expert_kappa"] = ceiling["mean"]
             m["expert_pairs_items"] = ceiling["n_items"]
@@ -292,11 +298,14 @@ class Loop:
         k, ceiling = m["kappa_eval"]["kappa"], m["expert_expert_kappa"]
         if t >= 1 and np.isfinite(k) and np.isfinite(ceiling) and k >= ceiling:
             return f"ceiling reached: model-expert kappa {k:.3f} >= expert-expert kappa {ceiling:.3f}"
-        kappas = [h["kappa_eval"]["kappa"] for h in history[1:]]
+        # Plateau: none of the last `patience` students beats the best earlier one, all measured on the
+        # current (largest) eval set, since the eval sets of earlier rounds were smaller and different.
+        kappas = [v for _, v in sorted((int(s), v) for s, v in m.get("kappa_eval_by_model", {}).items())]
         if len(kappas) > lc.patience:
             before, recent = np.nanmax(kappas[: -lc.patience] + [-1.0]), np.nanmax(kappas[-lc.patience:] + [-1.0])
             if recent <= before + lc.min_delta:
-                return f"plateau: no kappa gain over {before:.3f} in the last {lc.patience} rounds"
+                return (f"plateau: on the current eval set no student of the last {lc.patience} rounds beats "
+                        f"{before:.3f} by more than {lc.min_delta}")
         if t >= lc.rounds:
             return f"round limit: {lc.rounds} rounds"
         if lc.total_budget is not None and m["items_labelled"] >= lc.total_budget:
@@ -317,7 +326,7 @@ class Loop:
             budget = lc.budget
             if lc.total_budget is not None:
                 budget = min(budget, max(lc.total_budget - len(done), 0))
-            params = sc.model_dump(exclude={"strategy"})
+            params = sc.model_dump(exclude={"strategy", "embedding_model"})
             strategy = make_strategy(sc.strategy, **params)
             scores = proba[pool_pos, self.config.task.positive_index].astype(np.float32)
             chosen = strategy.query(
@@ -335,27 +344,34 @@ class Loop:
         self._timed_step(t, "select", fn)
         return self.store.selection(t)
 
-    def label(self, t: int, selection: list[dict], oracle) -> None:
-        """Step 5: ask the oracle for every (item, annotator) not yet answered; store each answer at once."""
+    def label(self, t: int, selection: list[dict], oracle) -> int:
+        """Step 5: ask the oracle for every (item, annotator) not yet answered; store each answer at once.
+
+        Returns:
+            The number of requests still unanswered (0 when the step is complete). An oracle of people
+            may answer only part; the step is recorded as complete only when nothing is missing.
+        """
         if self.store.step_done(t, "label"):
-            return
+            return 0
         start = time.perf_counter()
         have = {(a["item_id"], a["annotator"]) for a in self.store.annotations()}
         requests = [(row["item_id"], who) for row in selection for who in oracle.annotators
                     if (row["item_id"], who) not in have]
         delay = self.config.oracle.seconds_per_label
-        from curate.progress import progress_callback
-
+        answered = 0
         with progress_callback("labelling", total=len(requests), enabled=self.progress) as advance:
             for ann in oracle.annotate(requests, t):
                 if delay:
                     time.sleep(delay)
                 with self.store.transaction() as conn:
-                    self.store.add_annotation(conn, ann)
+                    answered += self.store.add_annotation(conn, ann)
                 advance(1)
-        with self.store.transaction() as conn:
-            self.store.mark_step(conn, t, "label", time.perf_counter() - start,
-                                 {"requests": len(requests), "annotators": list(oracle.annotators)})
+        missing = len(requests) - answered
+        if missing == 0:
+            with self.store.transaction() as conn:
+                self.store.mark_step(conn, t, "label", time.perf_counter() - start,
+                                     {"requests": len(requests), "annotators": list(oracle.annotators)})
+        return missing
 
     def split(self, t: int, selection: list[dict]) -> None:
         """Step 6: new items go to fine-tune or eval by group (both items of a pair on one side)."""
@@ -428,7 +444,10 @@ class Loop:
                 result.stop_reason = "pool exhausted: no unlabelled items left"
                 self.log(f"stopped: {result.stop_reason}")
                 return result
-            self.label(t, selection, oracle)
+            missing = self.label(t, selection, oracle)
+            if missing:
+                self.log(f"round {t}: waiting for {missing} labels; run again once they are in")
+                return result
             self.split(t, selection)
             self.train(t)
             t += 1

@@ -24,3 +24,16 @@ def progress_callback(description: str, *, total: int, enabled: bool = True) -> 
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def batches_by_length(texts, batch_size: int, description: str, *, enabled: bool = True) -> Iterator:
+    """Yield ``(b,)`` int64 index arrays covering ``texts`` in batches of similar length (little padding),
+    moving a progress bar as each batch is consumed. Callers write results back at those indices."""
+    import numpy as np
+
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    with progress_callback(description, total=len(texts), enabled=enabled) as advance:
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            yield idx
+            advance(len(idx))

@@ -18,7 +18,7 @@ import numpy as np
 
 from curate.config import StudentConfig
 from curate.models.resolve import resolve_model_path
-from curate.progress import progress_callback
+from curate.progress import batches_by_length, progress_callback
 from curate.runtime import configure_threads, pick_precision, quiet_hf
 
 
@@ -150,19 +150,11 @@ class EncoderClassifier:
         if self._model is None:
             self._load()
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        with torch.inference_mode(), progress_callback("scoring", total=len(texts), enabled=progress) as advance:
-            for start in range(0, len(texts), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self._tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.settings.max_length,
-                    return_tensors="pt",
-                )
+        with torch.inference_mode():
+            for idx in batches_by_length(texts, batch_size, "scoring", enabled=progress):
+                enc = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                      max_length=self.settings.max_length, return_tensors="pt")
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                     logits = self._model(**enc).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).numpy()
-                advance(len(idx))
         return out

@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-from curate.runtime import import_faiss
-
-faiss = import_faiss()
 import numpy as np
 
+from curate.runtime import import_faiss
 from curate.select.base import Selection, check_query_args
 from curate.select.uncertainty import margin_order
+
+faiss = import_faiss()  # after torch: see import_faiss
 
 _CHUNK = 32768  # rows converted to float32 at a time (48 MiB at d = 384)
 _FIRST_DEPTH = 8  # neighbours per item in the first candidate search of a cluster pair

@@ -1,0 +1,155 @@
+"""The whole loop through the real CLI on a slice of Webis Clickbait 2017: real MiniLM, faiss, SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli, webis_rows
+
+N_ITEMS, ROUNDS, BUDGET = 500, 2, 20
+INIT = ["--labels", "no-clickbait,clickbait", "--positive", "clickbait", "--prompt",
+        "A post is clickbait when it teases or withholds information to lure a click.",
+        "--gold-field", "label", "--crowd-field", "judgments", "--prior", "0.3"]
+RUN = ["--oracle", "simulated", "--rounds", str(ROUNDS), "--budget", str(BUDGET), "--presentations", "96",
+       "--seed", "3", "--quiet"]
+
+pytestmark = pytest.mark.slow
+
+
+def _make_project(root: Path, name: str) -> Path:
+    pool = root / "pool.jsonl"
+    if not pool.exists():
+        pool.write_text("".join(json.dumps(r) + "\n" for r in webis_rows(N_ITEMS)), encoding="utf-8")
+    project = root / name
+    run_cli("init", project, "--pool", pool, *INIT, check=True)
+    return project
+
+
+def _db(project: Path, sql: str, *args) -> list[tuple]:
+    con = sqlite3.connect(f"file:{project / 'curate.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def _annotations(project: Path) -> list[tuple]:
+    return sorted(_db(project, "select item_id, annotator, label, round from annotations"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted run, shared by the tests below."""
+    root = tmp_path_factory.mktemp("loop")
+    project = _make_project(root, "reference")
+    proc = run_cli("run", project, *RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return project
+
+
+def test_loop_runs_every_step_and_records_consistent_state(reference):
+    steps = _db(reference, "select round, step from steps")
+    for t in range(ROUNDS):
+        for step in ("score", "evaluate", "select", "label", "split", "train"):
+            assert (t, step) in steps
+    assert (ROUNDS, "evaluate") in steps and (ROUNDS, "select") not in steps
+
+    anns = _annotations(reference)
+    assert len(anns) == ROUNDS * BUDGET * 2  # two experts per item
+    assert len({(i, a) for i, a, _, _ in anns}) == len(anns)
+    selected = _db(reference, "select round, item_id, group_id from selections")
+    assert len({i for _, i, _ in selected}) == len(selected) == ROUNDS * BUDGET  # never selected twice
+    splits = dict(_db(reference, "select item_id, split from splits"))
+    assert not [i for _, i, _ in selected if splits[i] == "test"]
+    for t, _, g in selected:  # both items of a boundary pair on the same side
+        sides = {splits[i] for r, i, gg in selected if r == t and gg == g}
+        assert len(sides) == 1
+
+    metrics = [json.loads((reference / "rounds" / f"r{t:03d}" / "metrics.json").read_text()) for t in range(ROUNDS + 1)]
+    assert [m["items_labelled"] for m in metrics] == [0, BUDGET, 2 * BUDGET]
+    for m in metrics:
+        k = m["kappa_test"]
+        assert k["n"] == round(0.2 * N_ITEMS) and k["low"] <= k["kappa"] <= k["high"]
+    assert metrics[-1]["expert_expert_kappa"] > 0.3
+    assert 0 < metrics[-1]["positive_share_curated"] < 1
+    assert metrics[-1]["crowd_gold_kappa_test"]["kappa"] > 0.2
+    for t in range(1, ROUNDS + 1):
+        assert (reference / "rounds" / f"r{t:03d}" / "model" / "config.json").is_file()
+        assert (reference / "rounds" / f"r{t:03d}" / "scores.parquet").is_file()
+
+
+def test_rerun_is_a_no_op_and_changed_settings_are_refused(reference):
+    before = _annotations(reference)
+    again = run_cli("run", reference, *RUN)
+    assert again.returncode == 0 and "round limit" in again.stdout
+    assert _annotations(reference) == before
+    changed = run_cli("run", reference, *[x if x != "3" else "4" for x in RUN])
+    assert changed.returncode == 2 and "loop.seed=3" in changed.stderr
+
+
+def test_report_writes_markdown_and_plots(reference, tmp_path):
+    proc = run_cli("report", reference, "--out", tmp_path / "report")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| 2 | student M_2 | 40 |" in text and "expert-expert" in text and "Crowd labels" in text
+    for name in ("kappa.png", "positive_share.png", "time_per_stage.png"):
+        data = (tmp_path / "report" / name).read_bytes()
+        assert data[:4] == b"\x89PNG" and len(data) > 10_000
+
+
+def _start(project: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "curate.cli", "run", str(project), *RUN], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}")
+        try:
+            if predicate():
+                return
+        except sqlite3.OperationalError:
+            pass  # tables not created yet
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the run")
+
+
+@pytest.mark.parametrize("moment", ["labelling", "training"])
+def test_sigkill_then_resume_loses_and_duplicates_no_label(reference, tmp_path, moment):
+    project = _make_project(tmp_path, f"killed-{moment}")
+    if moment == "labelling":  # slow the simulated experts down so the kill lands mid-labelling
+        toml = project / "curate.toml"
+        toml.write_text(toml.read_text().replace("seconds_per_label = 0.0", "seconds_per_label = 0.05"))
+    proc = _start(project)
+    if moment == "labelling":
+        _wait_for(lambda: 5 <= _db(project, "select count(*) from annotations")[0][0], proc)
+    else:
+        _wait_for(lambda: _db(project, "select 1 from steps where round = 0 and step = 'split'"), proc)
+        time.sleep(3)  # inside the fine-tune
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _annotations(project)
+    if moment == "labelling":
+        assert 5 <= len(partial) < BUDGET * 2
+        assert not _db(project, "select 1 from steps where step = 'label'")
+    else:
+        assert len(partial) == BUDGET * 2
+        assert not _db(project, "select 1 from steps where step = 'train'")
+    resumed = run_cli("run", project, *RUN)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = _annotations(project)
+    assert len({(i, a) for i, a, _, _ in final}) == len(final)  # no duplicate
+    assert [a[:3] for a in final] == [a[:3] for a in _annotations(reference)]  # none lost, same answers
+    assert sorted(_db(project, "select item_id, split from splits")) == sorted(_db(reference, "select item_id, split from splits"))
+    assert os.path.isfile(project / "rounds" / f"r{ROUNDS:03d}" / "metrics.json")
