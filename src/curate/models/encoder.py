@@ -90,7 +90,7 @@ class EncoderClassifier:
         where the CPU supports it.
 
         Returns:
-            ``{"epochs", "steps", "examples", "final_loss"}`` (mean loss of the last epoch).
+            ``{"epochs", "steps", "examples", "final_loss", "epoch_losses"}`` (mean training loss per epoch).
 
         Raises:
             ValueError: ``targets`` is not ``(N, K)`` or ``N == 0``.
@@ -112,10 +112,10 @@ class EncoderClassifier:
         schedule = get_linear_schedule_with_warmup(optimizer, int(s.warmup_ratio * total), total)
         y = torch.from_numpy(targets)
         model.train()
-        last_losses: list[float] = []
+        epoch_losses: list[float] = []
         with progress_callback("training", total=total, enabled=progress) as advance:
             for _ in range(epochs):
-                last_losses = []
+                last_losses: list[float] = []
                 for batch in torch.randperm(len(texts), generator=gen).split(s.batch_size):
                     enc = self._tokenizer(
                         [texts[i] for i in batch.tolist()],
@@ -134,12 +134,14 @@ class EncoderClassifier:
                     optimizer.zero_grad(set_to_none=True)
                     last_losses.append(loss.item())
                     advance(1)
+                epoch_losses.append(float(np.mean(last_losses)))
         model.eval()
         return {
             "epochs": epochs,
             "steps": total,
             "examples": len(texts),
-            "final_loss": float(np.mean(last_losses)),
+            "final_loss": epoch_losses[-1],
+            "epoch_losses": epoch_losses,
         }
 
     # -- inference ---------------------------------------------------------------------------
