@@ -98,10 +98,14 @@ class SelectionConfig(_Strict):
 
 
 class OracleConfig(_Strict):
-    """Where labels come from. ``simulated`` answers from the gold column with noisy experts."""
+    """Where labels come from: ``simulated`` experts answer from the gold column; ``web``: people label in
+    ``curate serve``. ``ceiling_share`` of each round's groups get ``experts_per_item`` independent labels
+    (they measure the expert-expert ceiling); the rest get one."""
 
-    kind: Literal["simulated"] = "simulated"
+    kind: Literal["simulated", "web"] = "simulated"
     experts_per_item: int = Field(default=2, ge=1)
+    ceiling_share: float = Field(default=1.0, ge=0, le=1)
+    assignment_timeout_s: float = Field(default=1800.0, gt=0)  # web: an unanswered assignment is handed out again
     expert_kappa: float = Field(default=0.8, gt=0, le=1)
     seconds_per_label: float = Field(default=0.0, ge=0)  # simulated labelling time, to rehearse a run's pacing
 

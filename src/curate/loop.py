@@ -38,15 +38,17 @@ from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
 from curate.models.scout import EmbeddingScout, build_label_vectors
+from curate.oracle.base import WebOracle
 from curate.oracle.simulated import SimulatedExperts, crowd_labels
 from curate.progress import progress_callback
 from curate.project import Project
 from curate.select import make_strategy
 
-STEP_CODES = {"embed": 7, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5, "train": 6}
+STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5, "train": 6}
 # Settings that may change between invocations of one run; any other change is refused.
 MUTABLE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loop", "total_budget"),
-           ("loop", "bootstrap"), ("student", "threads"), ("oracle", "seconds_per_label")}
+           ("loop", "bootstrap"), ("student", "threads"), ("oracle", "seconds_per_label"), ("oracle", "kind"),
+           ("oracle", "assignment_timeout_s")}
 
 
 @dataclass
@@ -333,9 +335,15 @@ class Loop:
                 scores=scores, embeddings=emb[pool_pos], labelled=labelled, budget=budget,
                 rng=step_rng(lc.seed, t, "select"), threshold=lc.threshold,
             )
+            # A ceiling_share of the groups gets experts_per_item independent labels, the rest one.
+            oc = self.config.oracle
+            groups = np.unique(chosen.groups)
+            rng = step_rng(lc.seed, t, "ceiling")
+            double = set(rng.permutation(groups)[: int(round(oc.ceiling_share * len(groups)))].tolist())
             rows = [
                 {"item_id": self.project.ids[pool_pos[j]], "position": k, "group_id": int(g),
-                 "strategy": sc.strategy, "score": float(scores[j])}
+                 "strategy": sc.strategy, "score": float(scores[j]),
+                 "labels_needed": oc.experts_per_item if int(g) in double else 1}
                 for k, (j, g) in enumerate(zip(chosen.indices, chosen.groups))
             ]
             info = {"strategy": sc.strategy, "selected": len(rows), **chosen.info}
@@ -345,32 +353,34 @@ class Loop:
         return self.store.selection(t)
 
     def label(self, t: int, selection: list[dict], oracle) -> int:
-        """Step 5: ask the oracle for every (item, annotator) not yet answered; store each answer at once.
+        """Step 5: the oracle labels the selected items; every answer is stored as it arrives.
 
         Returns:
-            The number of requests still unanswered (0 when the step is complete). An oracle of people
-            may answer only part; the step is recorded as complete only when nothing is missing.
+            The number of labels still missing (0 when every item has the labels it needs). An oracle of
+            people answers outside the loop; the step is recorded as complete only when nothing is missing.
         """
         if self.store.step_done(t, "label"):
             return 0
         start = time.perf_counter()
-        have = {(a["item_id"], a["annotator"]) for a in self.store.annotations()}
-        requests = [(row["item_id"], who) for row in selection for who in oracle.annotators
-                    if (row["item_id"], who) not in have]
+        needs = [(row["item_id"], row["labels_needed"]) for row in selection]
+        have: dict[str, set[str]] = {}
+        for a in self.store.annotations():
+            have.setdefault(a["item_id"], set()).add(a["annotator"])
+        missing = sum(max(0, n - len(have.get(i, ()))) for i, n in needs)
         delay = self.config.oracle.seconds_per_label
-        answered = 0
-        with progress_callback("labelling", total=len(requests), enabled=self.progress) as advance:
-            for ann in oracle.annotate(requests, t):
+        with progress_callback("labelling", total=missing, enabled=self.progress and missing > 0) as advance:
+            for ann in oracle.annotate(needs, have, t):
                 if delay:
                     time.sleep(delay)
                 with self.store.transaction() as conn:
-                    answered += self.store.add_annotation(conn, ann)
+                    if self.store.add_annotation(conn, ann):
+                        have.setdefault(ann.item_id, set()).add(ann.annotator)
                 advance(1)
-        missing = len(requests) - answered
+        missing = sum(max(0, n - len(have.get(i, ()))) for i, n in needs)
         if missing == 0:
             with self.store.transaction() as conn:
                 self.store.mark_step(conn, t, "label", time.perf_counter() - start,
-                                     {"requests": len(requests), "annotators": list(oracle.annotators)})
+                                     {"labels": sum(len(have.get(i, ())) for i, _ in needs)})
         return missing
 
     def split(self, t: int, selection: list[dict]) -> None:
@@ -410,6 +420,8 @@ class Loop:
     # -- the loop ------------------------------------------------------------------------------
     def make_oracle(self):
         oc = self.config.oracle
+        if oc.kind == "web":
+            return WebOracle()
         return SimulatedExperts(self.gold, self.labels, n_experts=oc.experts_per_item, target_kappa=oc.expert_kappa,
                                 seed=self.config.loop.seed)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     Integer,
@@ -65,6 +66,7 @@ selections = Table(
     Column("group_id", Integer, nullable=False),
     Column("strategy", String(64), nullable=False),
     Column("score", Float, nullable=False),
+    Column("labels_needed", Integer, nullable=False, default=1),
 )
 
 annotations = Table(
@@ -77,6 +79,36 @@ annotations = Table(
     Column("round", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("item_id", "annotator", name="one_label_per_item_and_annotator"),
+)
+
+annotators = Table(
+    "annotators",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("token_hash", String(128), nullable=False, unique=True),  # sha256 of the token; the token is never stored
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("round", Integer, nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("annotator", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # open | done | skipped
+    Column("assigned_at", Float, nullable=False),
+    UniqueConstraint("round", "item_id", "annotator", name="one_assignment_per_item_and_annotator"),
+)
+
+adjudications = Table(
+    "adjudications",
+    metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("label", String(256), nullable=False),
+    Column("admin", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 splits = Table(
@@ -120,6 +152,26 @@ class Store:
         """A connection inside one transaction: committed on success, rolled back on error."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def exclusive_transaction(self) -> Iterator[Connection]:
+        """A transaction that holds the database's write lock from its first statement, so a read followed
+        by a write (hand out an item only if it still needs labels) cannot interleave with another writer:
+        ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+        else:
+            with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
+                yield conn
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any | None:

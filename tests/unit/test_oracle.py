@@ -21,7 +21,11 @@ def test_simulated_experts_reach_the_target_kappa_and_are_deterministic():
     gold = {f"i{k}": ("clickbait" if rng.random() < 0.24 else "no-clickbait") for k in range(20000)}
     oracle = SimulatedExperts(gold, LABELS, n_experts=2, target_kappa=0.8, seed=7)
     requests = [(i, who) for i in gold for who in oracle.annotators]
-    answers = list(oracle.annotate(requests, 0))
+    answers = list(oracle.annotate([(i, 2) for i in gold], {}, 0))
+    assert [(a.item_id, a.annotator) for a in answers] == requests
+    # Only the missing labels are asked: one item already has expert-1, another needs one label.
+    partial = list(oracle.annotate([("i0", 2), ("i1", 1)], {"i0": {"expert-1"}}, 3))
+    assert [(a.item_id, a.annotator, a.round) for a in partial] == [("i0", "expert-2", 3), ("i1", "expert-1", 3)]
     by = {}
     for a in answers:
         by.setdefault(a.annotator, {})[a.item_id] = a.label

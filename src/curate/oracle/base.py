@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Iterable, Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -17,14 +17,28 @@ class Annotation:
 
 
 class Oracle(Protocol):
-    """Labels items. ``annotators`` names who answers; every selected item is asked of each of them.
+    """Labels items, blind: it receives item ids and how many independent labels each needs, never a
+    model score or another annotator's label.
 
-    ``annotate`` yields annotations one at a time so the caller can store each as it arrives; it
-    receives only item ids and annotator names: never a model score or another annotator's label.
-    An oracle that cannot answer yet (people still labelling) yields what it has.
+    ``annotate`` yields new annotations one at a time so the caller stores each as it arrives. An
+    oracle of people (the web app) labels outside the loop and yields nothing; the loop then waits
+    until the database holds the labels each item needs.
     """
 
-    annotators: list[str]
-
-    def annotate(self, requests: Iterable[tuple[str, str]], round_index: int) -> Iterable[Annotation]:
+    def annotate(
+        self, needs: Sequence[tuple[str, int]], have: Mapping[str, set[str]], round_index: int
+    ) -> Iterable[Annotation]:
+        """Args:
+        needs: ``(item_id, labels_needed)`` for the round's selected items.
+        have: ``{item_id: annotators who already labelled it}``.
+        """
         ...
+
+
+class WebOracle:
+    """People label through ``curate serve``; the loop only waits for their labels."""
+
+    def annotate(
+        self, needs: Sequence[tuple[str, int]], have: Mapping[str, set[str]], round_index: int
+    ) -> Iterable[Annotation]:
+        return iter(())

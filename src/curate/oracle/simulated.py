@@ -10,7 +10,7 @@ METHOD.md; 1.0 gives perfect experts). Every answer is a deterministic function 
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -94,10 +94,15 @@ class SimulatedExperts:
         others = [lab for lab in self.labels if lab != truth]
         return others[int(_unit_draw(self.seed, "other", item_id, annotator) * len(others))]
 
-    def annotate(self, requests: Iterable[tuple[str, str]], round_index: int) -> Iterable[Annotation]:
-        """Answer ``(item_id, annotator)`` requests blind (only the item is seen), one at a time."""
-        for item_id, annotator in requests:
-            yield Annotation(item_id=item_id, annotator=annotator, label=self.answer(item_id, annotator), round=round_index)
+    def annotate(
+        self, needs: Sequence[tuple[str, int]], have: Mapping[str, set[str]], round_index: int
+    ) -> Iterable[Annotation]:
+        """Item by item, experts ``expert-1 .. expert-n`` (``n`` = labels needed) who have not labelled it
+        yet answer blind (only the item is seen)."""
+        for item_id, needed in needs:
+            for annotator in self.annotators[:needed]:
+                if annotator not in have.get(item_id, ()):
+                    yield Annotation(item_id, annotator, self.answer(item_id, annotator), round_index)
 
 
 def crowd_labels(judgments: Sequence, ids: Sequence[str], labels: list[str], positive: str, *, seed: int) -> dict[str, str]:
