@@ -54,3 +54,27 @@ def run_cli(*args: str, check: bool = False, timeout: float = 600) -> subprocess
     if check and proc.returncode != 0:
         raise AssertionError(f"curate {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh database URL: SQLite in tmp_path, or a new database on the test PostgreSQL server
+    (``CURATE_TEST_PG_URL``, started by ``scripts/test-postgres.sh``; .ci/run sets it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'curate.db'}"
+        return
+    base = os.environ.get("CURATE_TEST_PG_URL")
+    if not base:
+        pytest.skip("CURATE_TEST_PG_URL is not set: start a server with `export CURATE_TEST_PG_URL=$(bash scripts/test-postgres.sh)`")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"curate_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

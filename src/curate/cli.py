@@ -17,7 +17,11 @@ from rich.console import Console
 from curate.config import TaskConfig, save_config, validate_config
 from curate.errors import CurateError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="curate: make a text classifier agree with policy experts on as few expert labels as possible.",
+)
 err_console = Console(stderr=True)
 
 
@@ -63,6 +67,7 @@ def init(
     negative_description: Optional[str] = typer.Option(None, "--negative-description", help="What a benign item looks like (round-0 scout)."),
     seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="JSON file {label: [example texts]} written by the policy author, for the round-0 scout."),
     prior: float = typer.Option(0.5, "--prior", help="Expected positive share, places the scout's threshold."),
+    db: Optional[str] = typer.Option(None, "--db", help="Database URL, e.g. postgresql://user@host/db (default: SQLite in the project)."),
 ) -> None:
     """Create a project from a pool file. Columns other than the text are kept (gold, crowd judgments)."""
     if (prompt is None) == (prompt_file is None):
@@ -81,7 +86,10 @@ def init(
     task = validate_config({"task": task_data}, "--labels/--positive/--prompt").task
     from curate.project import init_project
 
-    config = init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides={"scout": scout})
+    overrides: dict = {"scout": scout}
+    if db:
+        overrides["database"] = db
+    config = init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides=overrides)
     from curate.project import Project
 
     n = len(Project.open(project).ids)
@@ -129,7 +137,11 @@ def run(
     loop = Loop(proj, progress=not quiet, log=typer.echo)  # validates gold labels before anything is written
     save_config(project, config)
     result = loop.run()
-    typer.echo(f"done: {result.stop_reason}. Write the report with `curate report {project}`.")
+    if result.stop_reason is None:
+        typer.echo(f"paused: the experts have labels to give; start `curate serve {project}` (or import them), "
+                   f"then run `curate run {project}` again to continue.")
+    else:
+        typer.echo(f"done: {result.stop_reason}. Write the report with `curate report {project}`.")
 
 
 @app.command()
@@ -145,6 +157,82 @@ def report(
 
     path = write_report(Project.open(project), out, [Project.open(p) for p in compare])
     typer.echo(f"wrote {path}")
+
+
+annotators_app = typer.Typer(no_args_is_help=True, help="The people who label: experts and admins.")
+app.add_typer(annotators_app, name="annotators")
+
+
+@annotators_app.command("add")
+@_friendly
+def annotators_add(
+    project: Path = typer.Argument(..., help="Project folder."),
+    name: str = typer.Argument(..., help="The annotator's name (unique)."),
+    admin: bool = typer.Option(False, "--admin", help="May see progress, agreement, disagreements, adjudicate, export."),
+) -> None:
+    """Add an annotator and print their personal access token (only its hash is stored: keep it)."""
+    from curate.project import Project
+    from curate.web.auth import add_annotator
+
+    token = add_annotator(Project.open(project).store, name, admin=admin)
+    typer.echo(token)
+
+
+@app.command()
+@_friendly
+def serve(
+    project: Path = typer.Argument(..., help="Project folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the labelling app: experts label the current round's items; admins follow agreement."""
+    from curate.project import Project
+    from curate.web.app import serve as serve_app
+
+    Project.open(project)  # a clear error before the server starts
+    typer.echo(f"labelling app on http://{host}:{port}/ (stop with Ctrl-C)")
+    serve_app(project, host, port)
+
+
+@app.command("export")
+@_friendly
+def export_cmd(
+    project: Path = typer.Argument(..., help="Project folder."),
+    out: Path = typer.Option(..., "--out", help="File to write."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl, csv, labelstudio (annotations) or labelstudio-tasks (a round's items to label)."),
+    round_index: Optional[int] = typer.Option(None, "--round", help="For labelstudio-tasks: the round (default: the latest)."),
+) -> None:
+    """Export annotations and adjudications (JSON Lines, CSV, Label Studio JSON), or a round's items as Label Studio tasks."""
+    from curate.annotations_io import export_annotations, export_tasks_labelstudio
+    from curate.project import Project
+
+    proj = Project.open(project)
+    if fmt == "labelstudio-tasks":
+        rounds = [r["round"] for r in proj.store.step_records() if r["step"] == "select"]
+        if round_index is None and not rounds:
+            raise CurateError(f"{project}: no round has been selected yet; run `curate run {project} --oracle web` first")
+        n = export_tasks_labelstudio(proj, max(rounds) if round_index is None else round_index, out)
+    elif fmt in ("jsonl", "csv", "labelstudio"):
+        n = export_annotations(proj.store, out, fmt, project=proj)
+    else:
+        raise CurateError(f"--format {fmt!r}: use jsonl, csv, labelstudio or labelstudio-tasks")
+    typer.echo(f"wrote {n} records to {out}")
+
+
+@app.command("import")
+@_friendly
+def import_cmd(
+    project: Path = typer.Argument(..., help="Project folder."),
+    file: Path = typer.Argument(..., help="JSON Lines, CSV (item_id, annotator, label) or a Label Studio JSON export."),
+    round_index: int = typer.Option(..., "--round", help="The round these labels belong to."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or labelstudio (default: from the suffix)."),
+) -> None:
+    """Import annotations (validated first; nothing is written if any line is bad; re-importing adds nothing)."""
+    from curate.annotations_io import import_annotations
+    from curate.project import Project
+
+    result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt)
+    typer.echo(f"added {result['added']} annotations, {result['skipped_existing']} were already there")
 
 
 def main() -> None:

@@ -126,8 +126,10 @@ class LoopConfig(_Strict):
 
 
 class ProjectConfig(_Strict):
-    """The whole ``curate.toml``."""
+    """The whole ``curate.toml``. ``database``: a SQLAlchemy URL (e.g. ``postgresql+psycopg://...``) for a
+    team's shared database, one database per project; None keeps SQLite in ``PROJECT/curate.db``."""
 
+    database: str | None = None
     task: TaskConfig
     scout: ScoutConfig = Field(default_factory=ScoutConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)

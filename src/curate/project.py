@@ -64,7 +64,7 @@ def init_project(
     try:
         write_pool(table, tmp / POOL_NAME)
         save_config(tmp, config)
-        Store(tmp).close()
+        Store(config.database or tmp).close()
         if project.exists():
             project.rmdir()  # empty, checked above
         os.replace(tmp, project)
@@ -96,7 +96,7 @@ class Project:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.path)
+        return Store(self.config.database or self.path)
 
     @cached_property
     def pool(self) -> pa.Table:

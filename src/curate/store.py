@@ -33,6 +33,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from curate.errors import CurateError
 
 from curate.oracle.base import Annotation
 
@@ -139,10 +142,16 @@ class Store:
         if isinstance(url, Path) or "://" not in str(url):
             url = f"sqlite:///{Path(url) / DB_NAME}"
         self.url = str(url)
-        self.engine: Engine = create_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        if self.url.startswith("postgresql://"):  # the driver we ship is psycopg 3
+            self.url = "postgresql+psycopg://" + self.url[len("postgresql://"):]
+        try:
+            self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise CurateError(f"database {self.url!r}: cannot connect ({str(exc.orig).strip().splitlines()[0]}); "
+                              "check the URL and that the server is running") from None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -153,3 +153,31 @@ def test_sigkill_then_resume_loses_and_duplicates_no_label(reference, tmp_path, 
     assert [a[:3] for a in final] == [a[:3] for a in _annotations(reference)]  # none lost, same answers
     assert sorted(_db(project, "select item_id, split from splits")) == sorted(_db(reference, "select item_id, split from splits"))
     assert os.path.isfile(project / "rounds" / f"r{ROUNDS:03d}" / "metrics.json")
+
+
+def test_web_oracle_waits_for_people_then_continues_with_imported_labels(tmp_path):
+    project = _make_project(tmp_path, "web")
+    args = ["--oracle", "web", "--rounds", "1", "--budget", "10", "--presentations", "64", "--quiet"]
+    first = run_cli("run", project, *args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "paused" in first.stdout
+    selected = _db(project, "select item_id, labels_needed from selections where round = 0")
+    assert len(selected) == 10 and {n for _, n in selected} == {2}
+    assert _annotations(project) == [] and not _db(project, "select 1 from steps where step = 'label'")
+    again = run_cli("run", project, *args)  # still waiting: nothing changes
+    assert again.returncode == 0 and "paused" in again.stdout and _annotations(project) == []
+
+    gold = {r["id"]: r["label"] for r in webis_rows(N_ITEMS)}
+    lines = [json.dumps({"item_id": i, "annotator": who, "label": gold[i]}) for i, _ in selected for who in ("ana", "ben")]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one label short
+    assert run_cli("import", project, labels, "--round", "0").returncode == 0
+    short = run_cli("run", project, *args)
+    assert "paused" in short.stdout and len(_annotations(project)) == 19
+    labels.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    imported = run_cli("import", project, labels, "--round", "0")
+    assert imported.returncode == 0 and "added 1 " in imported.stdout
+    done = run_cli("run", project, *args)
+    assert done.returncode == 0 and "round limit" in done.stdout, done.stderr[-2000:]
+    metrics = json.loads((project / "rounds" / "r001" / "metrics.json").read_text())
+    assert metrics["items_labelled"] == 10 and metrics["expert_expert_kappa"] == 1.0
