@@ -3,6 +3,8 @@
 Kappa rather than accuracy because the classes are imbalanced and the truth is ambiguous
 (METHOD.md section 1, step 9). Cohen's kappa comes from scikit-learn; the percentile bootstrap
 resamples items (Efron and Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13).
+For more than two annotators: a pairwise kappa matrix, Fleiss' kappa (Fleiss 1971) and
+Krippendorff's alpha (Krippendorff 2004/2011).
 """
 
 from __future__ import annotations
@@ -156,3 +158,133 @@ def pairwise_kappa(labels_by_annotator: Mapping[str, Mapping[str, object]]) -> d
     weighted = [(p["kappa"], p["n"]) for p in pairs if np.isfinite(p["kappa"])]
     mean = float(np.average([k for k, _ in weighted], weights=[n for _, n in weighted])) if weighted else math.nan
     return {"mean": mean, "pairs": pairs, "n_items": sum(1 for c in counts.values() if c >= 2)}
+
+
+# -- Multi-annotator agreement ----------------------------------------------------------------------
+
+
+def kappa_matrix(labels_by_annotator: Mapping[str, Mapping[str, object]]) -> dict:
+    """Cohen's kappa between every pair of annotators, each pair on the items both labelled.
+
+    Args:
+        labels_by_annotator: ``{annotator: {item_id: label}}`` for ``K`` annotators.
+
+    Returns:
+        ``{"annotators": [K names, sorted], "matrix": K x K list of lists, "n": K x K list of lists}``.
+        ``matrix[i][j]`` is :func:`cohen_kappa` of annotators ``i`` and ``j`` on their ``n[i][j]`` shared
+        items, ``None`` (JSON null, rather than NaN) where they share no item. The diagonal is 1.0 with
+        ``n[i][i]`` the number of items annotator ``i`` labelled (``None`` and 0 for an annotator with none).
+        The matrix is symmetric.
+    """
+    names = sorted(labels_by_annotator)
+    k = len(names)
+    matrix: list[list[float | None]] = [[None] * k for _ in range(k)]
+    n = [[0] * k for _ in range(k)]
+    for i, x in enumerate(names):
+        n[i][i] = len(labels_by_annotator[x])
+        matrix[i][i] = 1.0 if n[i][i] else None
+    for i, j in itertools.combinations(range(k), 2):
+        lx, ly = labels_by_annotator[names[i]], labels_by_annotator[names[j]]
+        shared = sorted(set(lx) & set(ly))
+        n[i][j] = n[j][i] = len(shared)
+        if shared:
+            kappa = cohen_kappa([lx[s] for s in shared], [ly[s] for s in shared])
+            matrix[i][j] = matrix[j][i] = None if math.isnan(kappa) else kappa
+    return {"annotators": names, "matrix": matrix, "n": n}
+
+
+def _labels_by_item(
+    labels_by_annotator: Mapping[str, Mapping[str, object]], labels: Sequence[str]
+) -> dict[str, list[int]]:
+    """``{item_id: [label index of each annotation]}``; raises ValueError on a label outside ``labels``."""
+    index = {lab: c for c, lab in enumerate(labels)}
+    by_item: dict[str, list[int]] = {}
+    for annotator, item_labels in labels_by_annotator.items():
+        for item, lab in item_labels.items():
+            if lab not in index:
+                raise ValueError(
+                    f"annotator {annotator!r} gave item {item!r} the label {lab!r}, not one of {list(labels)}"
+                )
+            by_item.setdefault(item, []).append(index[lab])
+    return by_item
+
+
+def fleiss_kappa(labels_by_annotator: Mapping[str, Mapping[str, object]], labels: Sequence[str]) -> float:
+    """Fleiss' kappa: chance-corrected agreement of many raters on nominal labels (Fleiss 1971,
+    "Measuring nominal scale agreement among many raters", Psychological Bulletin 76(5)).
+
+    Computed by ``statsmodels.stats.inter_rater.fleiss_kappa`` on the ``(N_items, len(labels))`` table of
+    how many raters gave each item each label. Fleiss' statistic assumes every item has the same number of
+    raters ``m`` (the raters need not be the same people), so only the items whose rater count is the
+    most common count among items with at least 2 raters are used (on a tie, the larger count); the other
+    items are left out. Use :func:`krippendorff_alpha` to use every item.
+
+    Args:
+        labels_by_annotator: ``{annotator: {item_id: label}}``.
+        labels: the task's labels (the table's columns, in this order).
+
+    Returns:
+        The kappa; NaN when no item has 2 or more raters. 1.0 when every rating on the items used is
+        the same label (perfect agreement, where the statistic is 0/0; the convention of
+        :func:`cohen_kappa`).
+
+    Raises:
+        ValueError: a label is not in ``labels``.
+    """
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss
+
+    by_item = _labels_by_item(labels_by_annotator, labels)
+    counts = [len(v) for v in by_item.values() if len(v) >= 2]
+    if not counts:
+        return math.nan
+    values, freq = np.unique(counts, return_counts=True)
+    m = int(values[freq == freq.max()].max())
+    table = np.array(
+        [np.bincount(v, minlength=len(labels)) for v in by_item.values() if len(v) == m], dtype=float
+    )
+    if np.count_nonzero(table.sum(axis=0)) == 1:
+        return 1.0
+    return float(_fleiss(table, method="fleiss"))
+
+
+def krippendorff_alpha(labels_by_annotator: Mapping[str, Mapping[str, object]], labels: Sequence[str]) -> float:
+    """Krippendorff's alpha for nominal data: ``1 - observed / expected disagreement``, over any number
+    of annotators with missing labels (Krippendorff 2004, "Content Analysis", 2nd ed., ch. 11;
+    Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability").
+
+    Computed by the ``krippendorff`` package on the ``(K_annotators, N_items)`` reliability matrix of label
+    indices (into ``labels``), NaN where an annotator did not label an item. Items with fewer than 2
+    labels cannot be paired and do not count.
+
+    Args:
+        labels_by_annotator: ``{annotator: {item_id: label}}``.
+        labels: the task's labels.
+
+    Returns:
+        Alpha; NaN when no item has 2 or more labels. 1.0 when every pairable label is the same
+        (no variation: the sources leave alpha undefined, 0/0; the convention of :func:`cohen_kappa`).
+
+    Raises:
+        ValueError: a label is not in ``labels``.
+    """
+    import krippendorff
+
+    by_item = _labels_by_item(labels_by_annotator, labels)
+    items = sorted(i for i, v in by_item.items() if len(v) >= 2)
+    if not items:
+        return math.nan
+    if len({c for i in items for c in by_item[i]}) == 1:
+        return 1.0
+    column = {item: j for j, item in enumerate(items)}
+    index = {lab: c for c, lab in enumerate(labels)}
+    names = sorted(a for a, item_labels in labels_by_annotator.items() if any(i in column for i in item_labels))
+    data = np.full((len(names), len(items)), np.nan)
+    for r, name in enumerate(names):
+        for item, lab in labels_by_annotator[name].items():
+            if item in column:
+                data[r, column[item]] = index[lab]
+    return float(
+        krippendorff.alpha(
+            reliability_data=data, value_domain=list(range(len(labels))), level_of_measurement="nominal"
+        )
+    )

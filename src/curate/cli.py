@@ -203,7 +203,7 @@ def export_cmd(
     round_index: Optional[int] = typer.Option(None, "--round", help="For labelstudio-tasks: the round (default: the latest)."),
 ) -> None:
     """Export annotations and adjudications (JSON Lines, CSV, Label Studio JSON), or a round's items as Label Studio tasks."""
-    from curate.annotations_io import export_annotations, export_tasks_labelstudio
+    from curate.annotations_io import export_annotations, export_tasks_labelstudio, labelstudio_label_config
     from curate.project import Project
 
     proj = Project.open(project)
@@ -212,6 +212,9 @@ def export_cmd(
         if round_index is None and not rounds:
             raise CurateError(f"{project}: no round has been selected yet; run `curate run {project} --oracle web` first")
         n = export_tasks_labelstudio(proj, max(rounds) if round_index is None else round_index, out)
+        config = out.with_suffix(".label_config.xml")
+        config.write_text(labelstudio_label_config(proj.config.task.labels, prompt=proj.config.task.prompt), encoding="utf-8")
+        typer.echo(f"wrote the Label Studio labelling config to {config}")
     elif fmt in ("jsonl", "csv", "labelstudio"):
         n = export_annotations(proj.store, out, fmt, project=proj)
     else:
@@ -224,7 +227,7 @@ def export_cmd(
 def import_cmd(
     project: Path = typer.Argument(..., help="Project folder."),
     file: Path = typer.Argument(..., help="JSON Lines, CSV (item_id, annotator, label) or a Label Studio JSON export."),
-    round_index: int = typer.Option(..., "--round", help="The round these labels belong to."),
+    round_index: int = typer.Option(..., "--round", help="The round for records that name none (a file's own round wins)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or labelstudio (default: from the suffix)."),
 ) -> None:
     """Import annotations (validated first; nothing is written if any line is bad; re-importing adds nothing)."""
@@ -232,7 +235,8 @@ def import_cmd(
     from curate.project import Project
 
     result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt)
-    typer.echo(f"added {result['added']} annotations, {result['skipped_existing']} were already there")
+    typer.echo(f"added {result['added']} annotations, {result['skipped_existing']} were already there, "
+               f"{result['ignored']} ignored (adjudications, cancelled Label Studio annotations)")
 
 
 def main() -> None:

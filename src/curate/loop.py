@@ -65,7 +65,13 @@ def step_rng(seed: int, round_index: int, step: str) -> np.random.Generator:
 
 
 def _flatten(config: ProjectConfig) -> dict[tuple[str, str], object]:
-    return {(s, k): v for s, values in config.model_dump(mode="json").items() for k, v in values.items()}
+    out: dict[tuple[str, str], object] = {}
+    for section, values in config.model_dump(mode="json").items():
+        if isinstance(values, dict):
+            out.update({(section, k): v for k, v in values.items()})
+        else:  # a top-level setting such as ``database``
+            out[(section, "")] = values
+    return out
 
 
 def check_settings(project: Project) -> None:
@@ -376,11 +382,14 @@ class Loop:
                     if self.store.add_annotation(conn, ann):
                         have.setdefault(ann.item_id, set()).add(ann.annotator)
                 advance(1)
-        missing = sum(max(0, n - len(have.get(i, ()))) for i, n in needs)
-        if missing == 0:
-            with self.store.transaction() as conn:
+        # Recount and record completion under the write lock, so an expert's undo in the web app cannot
+        # slip between the count and the record.
+        with self.store.exclusive_transaction() as conn:
+            counts = self.store.annotation_counts(conn, [i for i, _ in needs])
+            missing = sum(max(0, n - counts.get(i, 0)) for i, n in needs)
+            if missing == 0:
                 self.store.mark_step(conn, t, "label", time.perf_counter() - start,
-                                     {"labels": sum(len(have.get(i, ())) for i, _ in needs)})
+                                     {"labels": sum(counts.values())})
         return missing
 
     def split(self, t: int, selection: list[dict]) -> None:

@@ -253,6 +253,12 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
 
+    def annotation_counts(self, conn: Connection, item_ids: list[str]) -> dict[str, int]:
+        """``{item_id: number of annotations}`` for the given items (in the caller's transaction)."""
+        q = (select(annotations.c.item_id, func.count()).where(annotations.c.item_id.in_(item_ids))
+             .group_by(annotations.c.item_id))
+        return {i: int(n) for i, n in conn.execute(q)}
+
     def count_annotations(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(annotations)).scalar_one())

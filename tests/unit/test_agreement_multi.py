@@ -1,0 +1,166 @@
+"""Multi-annotator agreement: kappa matrix, Fleiss' kappa, Krippendorff's alpha.
+
+The reference values are computed in the tests directly with statsmodels and krippendorff from the
+raw data, not copied from the functions under test.
+"""
+
+import csv
+import math
+from functools import lru_cache
+
+import krippendorff
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from curate.agreement import fleiss_kappa, kappa_matrix, krippendorff_alpha
+from tests.conftest import RTE
+
+
+@lru_cache(maxsize=1)
+def _rte_rows() -> tuple[dict, ...]:
+    if not RTE.is_file():
+        pytest.skip(f"shared data not found at {RTE}")
+    with RTE.open(encoding="utf-8") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def _rte() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """``({worker: {item: "0"|"1"}}, {item: gold})`` from Snow et al. 2008 RTE."""
+    by_worker: dict[str, dict[str, str]] = {}
+    gold: dict[str, str] = {}
+    for row in _rte_rows():
+        by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
+        gold[row["orig_id"]] = row["gold"]
+    return by_worker, gold
+
+
+# -- kappa_matrix -------------------------------------------------------------------------------
+
+
+def test_kappa_matrix_hand_checked():
+    # a and b share items 1-4: agree on 1, 2, 3, differ on 4. Contingency (a rows, b cols; x, y):
+    # [[2, 0], [1, 1]] -> p_o = 3/4, p_e = (2*3 + 2*1)/16 = 1/2, kappa = (3/4 - 1/2)/(1/2) = 0.5.
+    # c shares only item 5 with a (one identical label: perfect agreement, 1.0) and nothing with b.
+    data = {
+        "b": {"1": "x", "2": "x", "3": "y", "4": "x"},
+        "a": {"1": "x", "2": "x", "3": "y", "4": "y", "5": "y"},
+        "c": {"5": "y"},
+    }
+    km = kappa_matrix(data)
+    assert km["annotators"] == ["a", "b", "c"]
+    assert km["matrix"][0][1] == pytest.approx(0.5)
+    assert km["matrix"][1][0] == pytest.approx(0.5)
+    assert km["matrix"][0][2] == 1.0
+    assert km["matrix"][1][2] is None and km["matrix"][2][1] is None
+    assert [km["matrix"][i][i] for i in range(3)] == [1.0, 1.0, 1.0]
+    assert km["n"] == [[5, 4, 1], [4, 4, 0], [1, 0, 1]]
+
+
+def test_kappa_matrix_on_rte_gold_vs_workers():
+    by_worker, gold = _rte()
+    workers = sorted(by_worker, key=lambda w: -len(by_worker[w]))[:3]
+    data = {"gold": gold, **{w: by_worker[w] for w in workers}}
+    km = kappa_matrix(data)
+    names = km["annotators"]
+    assert names == sorted(data)
+    g = names.index("gold")
+    for w in workers:
+        i = names.index(w)
+        shared = sorted(by_worker[w])
+        assert km["n"][g][i] == len(shared)
+        assert km["matrix"][g][i] == pytest.approx(
+            cohen_kappa_score([gold[s] for s in shared], [by_worker[w][s] for s in shared])
+        )
+        assert -1 <= km["matrix"][g][i] <= 1
+    assert km["n"][g][g] == 800
+
+
+# -- Fleiss' kappa --------------------------------------------------------------------------------
+
+
+def test_fleiss_kappa_on_rte_matches_statsmodels():
+    rows = _rte_rows()
+    items = sorted({r["orig_id"] for r in rows})
+    pos = {item: k for k, item in enumerate(items)}
+    table = np.zeros((len(items), 2))
+    for r in rows:
+        table[pos[r["orig_id"]], int(r["response"])] += 1
+    assert table.shape == (800, 2) and (table.sum(axis=1) == 10).all()
+    reference = sm_fleiss_kappa(table, method="fleiss")
+    by_worker, _ = _rte()
+    assert len(by_worker) == 164
+    value = fleiss_kappa(by_worker, ["0", "1"])
+    print(f"RTE Fleiss' kappa: {value:.4f} (statsmodels directly: {reference:.4f})")
+    assert value == pytest.approx(reference, abs=1e-12)
+    # One worker against the gold is about 0.46 (test_agreement.py); two noisy workers agree less with
+    # each other than each with the truth: about 0.24 here.
+    assert 0.15 < value < 0.35
+
+
+def test_fleiss_kappa_uses_the_most_common_rater_count():
+    labels = ["x", "y"]
+    # items 1-3 have 3 raters, item 4 has 2, item 5 has 1: only items 1-3 count.
+    data = {
+        "a": {"1": "x", "2": "y", "3": "x", "4": "x", "5": "y"},
+        "b": {"1": "x", "2": "y", "3": "y", "4": "y"},
+        "c": {"1": "x", "2": "x", "3": "y"},
+    }
+    table = np.array([[3, 0], [1, 2], [1, 2]], dtype=float)
+    assert fleiss_kappa(data, labels) == pytest.approx(sm_fleiss_kappa(table))
+    # A tie (two items with 2 raters, two with 3): the larger count, items 3 and 4.
+    tie = {
+        "a": {"1": "x", "2": "y", "3": "x", "4": "y"},
+        "b": {"1": "x", "2": "x", "3": "x", "4": "y"},
+        "c": {"3": "y", "4": "y"},
+    }
+    assert fleiss_kappa(tie, labels) == pytest.approx(sm_fleiss_kappa(np.array([[2, 1], [0, 3]], dtype=float)))
+    assert math.isnan(fleiss_kappa({"a": {"1": "x"}, "b": {"2": "y"}}, labels))
+    assert math.isnan(fleiss_kappa({}, labels))
+    assert fleiss_kappa({"a": {"1": "x", "2": "x"}, "b": {"1": "x", "2": "x"}}, labels) == 1.0
+    with pytest.raises(ValueError, match="not one of"):
+        fleiss_kappa({"a": {"1": "z"}, "b": {"1": "x"}}, labels)
+
+
+# -- Krippendorff's alpha -----------------------------------------------------------------------------
+
+
+def test_krippendorff_alpha_on_rte_matches_package():
+    rows = _rte_rows()
+    workers = sorted({r["!amt_worker_ids"] for r in rows})
+    items = sorted({r["orig_id"] for r in rows})
+    wi = {w: k for k, w in enumerate(workers)}
+    ii = {x: k for k, x in enumerate(items)}
+    matrix = np.full((len(workers), len(items)), np.nan)
+    for r in rows:
+        matrix[wi[r["!amt_worker_ids"]], ii[r["orig_id"]]] = int(r["response"])
+    reference = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
+    by_worker, _ = _rte()
+    value = krippendorff_alpha(by_worker, ["0", "1"])
+    print(f"RTE Krippendorff's alpha (nominal): {value:.4f} (krippendorff directly: {reference:.4f})")
+    assert value == pytest.approx(reference, abs=1e-9)
+    assert 0.15 < value < 0.35
+    # With 10 raters on every item, alpha and Fleiss' kappa differ only by a small-sample correction.
+    assert value == pytest.approx(fleiss_kappa(by_worker, ["0", "1"]), abs=0.005)
+
+
+def test_krippendorff_alpha_small_cases():
+    labels = ["x", "y", "z"]
+    # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the nominal example
+    # (also the krippendorff package's doctest): 0.691358.
+    raw = [
+        [None, None, None, None, None, 3, 4, 1, 2, 1, 1, 3, 3, None, 3],
+        [1, None, 2, 1, 3, 3, 4, 3, None, None, None, None, None, None, None],
+        [None, None, 2, 1, 3, 4, 4, None, 2, 1, 1, 3, 3, None, 4],
+    ]
+    four = ["a", "b", "c", "d"]
+    data = {
+        f"coder{r}": {f"u{u}": four[v - 1] for u, v in enumerate(row) if v is not None} for r, row in enumerate(raw)
+    }
+    assert krippendorff_alpha(data, four) == pytest.approx(0.691358, abs=1e-6)
+    assert math.isnan(krippendorff_alpha({"a": {"1": "x"}, "b": {"2": "y"}}, labels))
+    assert math.isnan(krippendorff_alpha({}, labels))
+    assert krippendorff_alpha({"a": {"1": "y", "2": "y"}, "b": {"1": "y", "2": "y"}}, labels) == 1.0
+    with pytest.raises(ValueError, match="not one of"):
+        krippendorff_alpha({"a": {"1": "q"}, "b": {"1": "x"}}, labels)
