@@ -53,7 +53,10 @@ def init_project(
     task = task.model_copy(update={"source": str(Path(pool_file).resolve())})
     data = {"task": task.model_dump()}
     for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:  # a top-level setting such as ``database``
+            data[section] = values
     from curate.config import validate_config
 
     config = validate_config(data, str(project / "curate.toml"))

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from curate.config import TaskConfig
 from curate.errors import CurateError
-from curate.project import init_project
+from curate.project import Project, init_project
 from curate.store import Store, adjudications, annotators, assignments
 from curate.web.auth import add_annotator
 from tests.conftest import LABELS, REPO, webis_rows
@@ -42,13 +42,16 @@ ANSWER_KEYS = {"round", "item", "progress", "message"}
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(tmp_path: Path, store_url: str) -> Path:
+    """The project, its database in SQLite (the default) or in PostgreSQL (``--db``): every test runs on both."""
     rows = webis_rows(N_POOL)
     pool = tmp_path / "pool.jsonl"
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     path = tmp_path / "proj"
-    init_project(path, pool, task=TaskConfig(labels=LABELS, positive="clickbait", prompt=PROMPT))
-    store = Store(path)
+    database = None if store_url.startswith("sqlite") else store_url
+    init_project(path, pool, task=TaskConfig(labels=LABELS, positive="clickbait", prompt=PROMPT),
+                 overrides={"database": database} if database else None)
+    store = Project.open(path).store
     sel = [
         {"item_id": r["id"], "position": k, "group_id": k // 2, "strategy": "boundary-pairs",
          "score": 0.4 + k / 100, "labels_needed": 2 if k < N_DOUBLE else 1}
@@ -61,7 +64,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def selected_ids(project: Path) -> list[str]:
-    store = Store(project)
+    store = Project.open(project).store
     try:
         return [r["item_id"] for r in store.selection(0)]
     finally:
@@ -69,7 +72,7 @@ def selected_ids(project: Path) -> list[str]:
 
 
 def tokens(project: Path, *names: str, admin: bool = False) -> dict[str, str]:
-    store = Store(project)
+    store = Project.open(project).store
     try:
         return {n: add_annotator(store, n, admin=admin) for n in names}
     finally:
@@ -132,7 +135,7 @@ def start_server(tmp_path: Path):
 
 def db_state(project: Path) -> dict:
     """Every row a request could change: annotations, assignments, adjudications."""
-    store = Store(project)
+    store = Project.open(project).store
     try:
         with store.engine.connect() as conn:
             return {
@@ -164,7 +167,7 @@ def label_until_done(client: httpx.Client, rng: random.Random, acked: list, *, s
 def test_tokens_roles_and_pages(project, start_server):
     admin = tokens(project, "admin", admin=True)["admin"]
     alice = tokens(project, "alice")["alice"]
-    store = Store(project)
+    store = Project.open(project).store
     with pytest.raises(CurateError, match="already exists"):
         add_annotator(store, "alice")
     with store.engine.connect() as conn:
@@ -257,7 +260,7 @@ def test_twenty_experts_concurrently(project, start_server):
     assert not errors, errors
     assert not any(t.is_alive() for t in threads)
 
-    store = Store(project)
+    store = Project.open(project).store
     rows = store.annotations()
     need = {r["item_id"]: r["labels_needed"] for r in store.selection(0)}
     store.close()
@@ -323,7 +326,7 @@ def test_skip_and_undo(project, start_server):
         assert alice.post("/api/next").json()["item"] is None
 
         # once the round's labelling is recorded complete there is nothing to label or undo
-        store = Store(project)
+        store = Project.open(project).store
         with store.transaction() as conn:
             store.mark_step(conn, 0, "label", 1.0)
         store.close()
@@ -362,7 +365,7 @@ def test_sigkill_loses_no_acknowledged_label(project, start_server):
     acknowledged = {(i, n, lab) for n, got in acked.items() for i, lab in got}
     assert len(acknowledged) >= 12
 
-    store = Store(project)
+    store = Project.open(project).store
     stored = {(r["item_id"], r["annotator"], r["label"]) for r in store.annotations()}
     store.close()
     assert acknowledged <= stored, acknowledged - stored
@@ -372,7 +375,7 @@ def test_sigkill_loses_no_acknowledged_label(project, start_server):
     for k, n in enumerate(names):
         with server.client(toks[n]) as c:
             label_until_done(c, random.Random(100 + k), acked[n])
-    store = Store(project)
+    store = Project.open(project).store
     rows = store.annotations()
     store.close()
     assert len(rows) == TOTAL

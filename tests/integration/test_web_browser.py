@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.store import Store
+from curate.project import Project
 from tests.conftest import LABELS, REPO
 from tests.integration.test_web_api import (  # noqa: F401  (fixtures)
     PROMPT,
@@ -39,7 +39,7 @@ def browser():
 
 
 def _annotations(project: Path) -> list[dict]:
-    store = Store(project)
+    store = Project.open(project).store
     try:
         return store.annotations()
     finally:
