@@ -288,3 +288,32 @@ def krippendorff_alpha(labels_by_annotator: Mapping[str, Mapping[str, object]], 
             reliability_data=data, value_domain=list(range(len(labels))), level_of_measurement="nominal"
         )
     )
+
+
+def majority_vote(
+    labels_by_annotator: Mapping[str, Mapping[str, object]], labels: Sequence[str], *, tie: str | None = None
+) -> dict[str, object]:
+    """The most frequent label of each item (label aggregation by plurality vote).
+
+    Args:
+        labels_by_annotator: ``{annotator: {item_id: label}}``.
+        labels: the task's labels.
+        tie: the label given to items whose top labels tie; None leaves those items out.
+
+    Returns:
+        ``{item_id: label}``.
+
+    Raises:
+        ValueError: a label outside ``labels``, or ``tie`` not one of them.
+    """
+    if tie is not None and tie not in labels:
+        raise ValueError(f"tie label {tie!r} is not one of {list(labels)}")
+    out: dict[str, object] = {}
+    for item, votes in _labels_by_item(labels_by_annotator, labels).items():
+        counts = np.bincount(votes, minlength=len(labels))
+        top = np.flatnonzero(counts == counts.max())
+        if len(top) == 1:
+            out[item] = labels[top[0]]
+        elif tie is not None:
+            out[item] = tie
+    return out

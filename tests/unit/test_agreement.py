@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from curate.agreement import cohen_kappa, kappa_with_ci, model_expert_kappa, pairwise_kappa
+from curate.agreement import cohen_kappa, kappa_with_ci, majority_vote, model_expert_kappa, pairwise_kappa
 from tests.conftest import RTE
 
 
@@ -67,15 +67,16 @@ def test_agreement_on_real_crowd_annotations_snow_rte():
     """Snow et al. 2008 RTE: one worker vs the expert gold about 0.46; majority of 10 about 0.84 (SOURCE.md)."""
     if not RTE.is_file():
         pytest.skip(f"shared data not found at {RTE}")
-    by_item: dict[str, list[int]] = {}
-    gold: dict[str, int] = {}
+    by_worker: dict[str, dict[str, str]] = {}
+    gold: dict[str, str] = {}
     with RTE.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            by_item.setdefault(row["orig_id"], []).append(int(row["response"]))
-            gold[row["orig_id"]] = int(row["gold"])
-    items = sorted(by_item)
-    workers = [r for i in items for r in by_item[i]]
-    golds = [gold[i] for i in items for _ in by_item[i]]
-    assert cohen_kappa(workers, golds) == pytest.approx(0.46, abs=0.01)
-    majority = [int(np.mean(by_item[i]) > 0.5) for i in items]  # 5-5 ties count as 0, as in SOURCE.md's figure
-    assert cohen_kappa(majority, [gold[i] for i in items]) == pytest.approx(0.84, abs=0.015)
+            by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
+            gold[row["orig_id"]] = row["gold"]
+    assert sum(len(v) for v in by_worker.values()) == 8000 and len(by_worker) == 164
+    # Every single worker judgment against the expert gold.
+    assert model_expert_kappa(gold, by_worker, rng=np.random.default_rng(0), n_boot=0).kappa == pytest.approx(0.46, abs=0.01)
+    majority = majority_vote(by_worker, ["0", "1"], tie="0")  # 5-5 ties count as 0, as in SOURCE.md's figure
+    items = sorted(gold)
+    assert cohen_kappa([majority[i] for i in items], [gold[i] for i in items]) == pytest.approx(0.84, abs=0.015)
+    assert len(majority_vote(by_worker, ["0", "1"])) == 800 - 65  # the 65 ties left out
