@@ -106,7 +106,7 @@ def run(
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Maximum rounds (default 6)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Items sent to the experts per round (default 100)."),
     total_budget: Optional[int] = typer.Option(None, "--total-budget", help="Items over all rounds."),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-pairs, random, uncertainty."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-pairs, random, uncertainty, coreset."),
     experts: Optional[int] = typer.Option(None, "--experts", help="Simulated experts per item (default 2)."),
     expert_kappa: Optional[float] = typer.Option(None, "--expert-kappa", help="Target expert-expert kappa (default 0.8)."),
     student: Optional[str] = typer.Option(None, "--student", help="Student model: a local HF checkpoint folder or bundled:all-MiniLM-L6-v2."),
@@ -237,6 +237,58 @@ def import_cmd(
     result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt)
     typer.echo(f"added {result['added']} annotations, {result['skipped_existing']} were already there, "
                f"{result['ignored']} ignored (adjudications, cancelled Label Studio annotations)")
+
+
+experiment_app = typer.Typer(no_args_is_help=True,
+                              help="Reproducible experiments on Webis Clickbait 2017 (results under benchmarks/results).")
+app.add_typer(experiment_app, name="experiment")
+
+
+def _csv(value: str, what: str) -> tuple[str, ...]:
+    out = tuple(x.strip() for x in value.split(",") if x.strip())
+    if not out:
+        raise CurateError(f"{what} {value!r}: give a comma-separated list")
+    return out
+
+
+def _numbers(value: str, what: str, kind=int) -> tuple:
+    try:
+        return tuple(kind(x) for x in _csv(value, what))
+    except ValueError:
+        raise CurateError(f"{what} {value!r}: give comma-separated numbers, e.g. 100,200") from None
+
+
+def _experiment_command() -> str:
+    return "curate " + " ".join(sys.argv[1:])
+
+
+@experiment_app.command("label-efficiency")
+@_friendly
+def experiment_label_efficiency(
+    out: Path = typer.Option(Path("benchmarks/results/label_efficiency"), "--out", help="Output folder."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Webis Clickbait 2017 JSONL (default: ../shared/data)."),
+    seeds: int = typer.Option(5, "--seeds", min=1),
+    budgets: str = typer.Option("100,200,400,600", "--budgets", help="Expert-label counts, multiples of --round-size."),
+    round_size: int = typer.Option(100, "--round-size", min=1),
+    strategies: str = typer.Option("boundary-pairs,random,uncertainty,coreset", "--strategies"),
+    positives: str = typer.Option("majority,rare", "--positives", help="Positive-class definitions: majority, rare."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction"),
+    expert_kappa: float = typer.Option(0.8, "--expert-kappa"),
+    quick: bool = typer.Option(False, "--quick", help="A 3,000-item slice, one seed, budgets 100,200."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Strategies at equal expert budgets against the crowd baseline, the gold ceiling and the scout."""
+    from curate.experiments.label_efficiency import DEFAULT_DATA, run_label_efficiency
+
+    try:
+        res = run_label_efficiency(
+            data or DEFAULT_DATA, out, seeds=seeds, budgets=_numbers(budgets, "--budgets"), round_size=round_size,
+            strategies=_csv(strategies, "--strategies"), positives=_csv(positives, "--positives"),
+            test_fraction=test_fraction, expert_kappa=expert_kappa, quick=quick, progress=progress,
+            command=_experiment_command())
+    except ValueError as exc:
+        raise CurateError(str(exc)) from None
+    typer.echo(f"wrote {out}/results.json, results.md, learning_curves.png in {res['elapsed_s']:.0f} s")
 
 
 def main() -> None:

@@ -277,7 +277,8 @@ def test_make_strategy():
     assert (strategy.clusters_per_label, strategy.coverage, strategy.pairs_per_cluster_pair) == (7, "radius", 2)
     assert isinstance(make_strategy("random", clusters_per_label=7), RandomSampling)
     assert make_strategy("uncertainty").name == "uncertainty"
-    with pytest.raises(ValueError, match="boundary-pairs, random, uncertainty"):
+    assert make_strategy("coreset", clusters_per_label=7).name == "coreset"
+    with pytest.raises(ValueError, match="boundary-pairs, coreset, random, uncertainty"):
         make_strategy("entropy")
     with pytest.raises(ValueError):
         BoundaryPairs(coverage="volume")

@@ -6,20 +6,21 @@ from typing import Any
 
 from curate.select.base import QueryStrategy, Selection
 from curate.select.boundary import BoundaryPairs
+from curate.select.coreset import CoreSetGreedy
 from curate.select.random import RandomSampling
 from curate.select.uncertainty import UncertaintySampling
 
-__all__ = ["BoundaryPairs", "QueryStrategy", "RandomSampling", "Selection", "UncertaintySampling", "make_strategy"]
+__all__ = ["BoundaryPairs", "CoreSetGreedy", "QueryStrategy", "RandomSampling", "Selection", "UncertaintySampling", "make_strategy"]
 
-_STRATEGIES = {cls.name: cls for cls in (BoundaryPairs, RandomSampling, UncertaintySampling)}
+_STRATEGIES = {cls.name: cls for cls in (BoundaryPairs, CoreSetGreedy, RandomSampling, UncertaintySampling)}
 
 
 def make_strategy(name: str, **params: Any) -> QueryStrategy:
     """Build a query strategy by name.
 
     Args:
-        name: ``"boundary-pairs"``, ``"random"`` or ``"uncertainty"``.
-        **params: the boundary-pairs parameters (``SelectionConfig`` fields); ignored by random and uncertainty.
+        name: ``"boundary-pairs"``, ``"coreset"``, ``"random"`` or ``"uncertainty"``.
+        **params: the boundary-pairs parameters (``SelectionConfig`` fields); ignored by the others.
 
     Returns:
         The strategy.

@@ -1,0 +1,18 @@
+"""Reproducible experiments that measure the method against its baselines (METHOD.md sections 1 and 4).
+
+Imported lazily, so that ``python -m curate.experiments.label_efficiency`` runs the module once (no runpy warning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["run_label_efficiency"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_label_efficiency":
+        from curate.experiments.label_efficiency import run_label_efficiency
+
+        return run_label_efficiency
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
