@@ -17,6 +17,7 @@ from curate.errors import CurateError
 
 CONFIG_NAME = "curate.toml"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
 class _Strict(BaseModel):
@@ -55,12 +56,33 @@ class ScoutConfig(_Strict):
 
     ``kind = "embedding"``: the cosine similarity of each text to a description of each label
     (the prompt for the positive class), calibrated without labels (see ``curate.models.scout``).
+    ``kind = "prompted-lm"``: a local causal LM reads the policy prompt, ``demonstrations`` examples per
+    label (from ``seed_examples``) and the item; the score is the difference of the label verbalizers'
+    log-probabilities at the answer position, with contextual calibration (``curate.models.prompted_lm``).
+    ``kind = "endpoint"``: the same prompt sent to an OpenAI-compatible server (vLLM, llama.cpp's server,
+    Ollama), scored from the returned top log-probabilities (``curate.models.endpoint``).
     """
 
-    kind: Literal["embedding"] = "embedding"
+    kind: Literal["embedding", "prompted-lm", "endpoint"] = "embedding"
     negative_description: str | None = None
     prior: float = Field(default=0.5, gt=0.0, lt=1.0)
     seed_examples: dict[str, list[str]] = Field(default_factory=dict)
+    # prompted-lm and endpoint
+    model: str = BUNDLED_LLM  # a local causal-LM folder, or the bundled SmolLM2 (endpoint: the served model name)
+    template: str | None = None  # placeholders {prompt} {demonstrations} {text}; None: the model's chat template
+    verbalizers: dict[str, str] = Field(default_factory=dict)  # label -> answer text; default: the label itself
+    demonstrations: int = Field(default=0, ge=0)  # k seed examples per label shown in the prompt
+    calibrate: bool = True  # contextual calibration: subtract the score of content-free inputs
+    content_free: list[str] = Field(default_factory=lambda: ["N/A", "", "[MASK]"])
+    batch_size: int = Field(default=16, ge=1)
+    max_length: int = Field(default=128, ge=8, le=32768)  # tokens of one item's text
+    device: str = "cpu"  # "cuda", "cuda:1", ...
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    endpoint_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
+    api_key_env: str | None = None  # name of the environment variable holding the endpoint's API key
+    top_logprobs: int = Field(default=20, ge=1, le=20)
+    concurrency: int = Field(default=4, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
 
 
 class StudentConfig(_Strict):
@@ -80,12 +102,20 @@ class StudentConfig(_Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     from_base: bool = True  # retrain from the base weights each round (else continue from the last model)
     threads: int | None = None
+    # Causal LMs (e.g. bundled:SmolLM2-135M-Instruct, Llama/Qwen/Gemma folders) get a last-token
+    # classification head; ``finetune = "lora"`` trains LoRA adapters (peft) plus the head instead of all weights.
+    finetune: Literal["full", "lora"] = "full"
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: float = Field(default=16.0, gt=0)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    lora_target_modules: list[str] | None = None  # None: every linear projection ("all-linear")
+    device: str = "cpu"  # "cuda", "cuda:1", ...
 
 
 class SelectionConfig(_Strict):
     """The query strategy and every open parameter of boundary-pairs (METHOD.md section 1, steps 2-5)."""
 
-    strategy: Literal["boundary-pairs", "random", "uncertainty"] = "boundary-pairs"
+    strategy: Literal["boundary-pairs", "random", "uncertainty", "coreset"] = "boundary-pairs"
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
     clusters_per_label: int = Field(default=20, ge=1)

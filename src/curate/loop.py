@@ -199,10 +199,14 @@ class Loop:
             return self.stored_scores(t)
 
         def fn():
-            if t == 0:
+            if t == 0 and self.config.scout.kind == "embedding":
                 scout = self._scout(emb)
                 proba = scout.proba_from_embeddings(emb)
                 info = {"model": "scout:embedding", "prior": scout.prior}
+            elif t == 0:
+                scorer = self._lm_scout()
+                proba = scorer.predict_proba(self.project.texts, progress=self.progress)
+                info = {"model": f"scout:{self.config.scout.kind}", **scorer.info}
             else:
                 student = EncoderClassifier.load(self.model_dir(t), self.labels, self.config.student)
                 proba = student.predict_proba(self.project.texts, progress=self.progress)
@@ -224,6 +228,17 @@ class Loop:
         """``(N, K)`` float32 probabilities of ``M_t`` as recorded by its ``score`` step."""
         table = pq.read_table(self.project.round_dir(t) / "scores.parquet")
         return np.stack([table.column(f"p_{lab}").to_numpy() for lab in self.labels], axis=1).astype(np.float32)
+
+    def _lm_scout(self):
+        """The prompted causal LM (``prompted-lm``) or OpenAI-compatible endpoint (``endpoint``) scout."""
+        sc, task = self.config.scout, self.config.task
+        if sc.kind == "prompted-lm":
+            from curate.models.prompted_lm import PromptedLMScorer
+
+            return PromptedLMScorer.from_config(self.labels, self.positive, task.prompt, sc)
+        from curate.models.endpoint import EndpointScorer
+
+        return EndpointScorer.from_config(self.labels, self.positive, task.prompt, sc)
 
     def _scout(self, emb: np.ndarray) -> EmbeddingScout:
         sc, task = self.config.scout, self.config.task
