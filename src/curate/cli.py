@@ -68,6 +68,10 @@ def init(
     seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="JSON file {label: [example texts]} written by the policy author, for the round-0 scout."),
     prior: float = typer.Option(0.5, "--prior", help="Expected positive share, places the scout's threshold."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL, e.g. postgresql://user@host/db (default: SQLite in the project)."),
+    llm: bool = typer.Option(False, "--llm", help="Use a causal LLM as scout (prompted, calibrated) and as student (LoRA); default the bundled SmolLM2-135M-Instruct."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="With --llm: a local Hugging Face causal-LM folder instead of bundled:SmolLM2-135M-Instruct."),
+    demonstrations: int = typer.Option(2, "--demonstrations", help="With --llm: seed examples per label shown to the prompted scout."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda or cuda:N for the scout and the student."),
 ) -> None:
     """Create a project from a pool file. Columns other than the text are kept (gold, crowd judgments)."""
     if (prompt is None) == (prompt_file is None):
@@ -87,6 +91,18 @@ def init(
     from curate.project import init_project
 
     overrides: dict = {"scout": scout}
+    if llm_model and not llm:
+        raise CurateError("--llm-model needs --llm (it names the causal LM used as scout and student)")
+    if llm:
+        from curate.config import BUNDLED_LLM
+
+        model = llm_model or BUNDLED_LLM
+        scout.update(kind="prompted-lm", model=model,
+                     demonstrations=demonstrations if scout.get("seed_examples") else 0)
+        overrides["student"] = {"model": model, "finetune": "lora"}
+    if device:
+        scout["device"] = device
+        overrides.setdefault("student", {})["device"] = device
     if db:
         overrides["database"] = db
     config = init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides=overrides)
@@ -109,10 +125,11 @@ def run(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-pairs, random, uncertainty, coreset."),
     experts: Optional[int] = typer.Option(None, "--experts", help="Simulated experts per item (default 2)."),
     expert_kappa: Optional[float] = typer.Option(None, "--expert-kappa", help="Target expert-expert kappa (default 0.8)."),
-    student: Optional[str] = typer.Option(None, "--student", help="Student model: a local HF checkpoint folder or bundled:all-MiniLM-L6-v2."),
+    student: Optional[str] = typer.Option(None, "--student", help="Student model: a local HF checkpoint folder, bundled:all-MiniLM-L6-v2 or bundled:SmolLM2-135M-Instruct."),
     presentations: Optional[int] = typer.Option(None, "--presentations", help="Example presentations per fine-tune."),
     test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Held-out share scored against gold (default 0.2)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Fixes every random choice of the run."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N for the scout and the student."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Run the curation loop, or resume it at the first step not completed."""
@@ -127,6 +144,7 @@ def run(
         ("selection", "strategy"): strategy, ("oracle", "experts_per_item"): experts,
         ("oracle", "expert_kappa"): expert_kappa, ("student", "model"): student,
         ("student", "presentations"): presentations, ("loop", "test_fraction"): test_fraction, ("loop", "seed"): seed,
+        ("scout", "device"): device, ("student", "device"): device,
     }
     for (section, key), value in overrides.items():
         if value is not None:

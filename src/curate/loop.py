@@ -48,7 +48,8 @@ STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate":
 # Settings that may change between invocations of one run; any other change is refused.
 MUTABLE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loop", "total_budget"),
            ("loop", "bootstrap"), ("student", "threads"), ("oracle", "seconds_per_label"), ("oracle", "kind"),
-           ("oracle", "assignment_timeout_s")}
+           ("oracle", "assignment_timeout_s"), ("student", "device"), ("scout", "device"), ("scout", "concurrency"),
+           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url")}
 
 
 @dataclass
@@ -91,7 +92,8 @@ def check_settings(project: Project) -> None:
         if key not in MUTABLE and old.get(key) != new.get(key):
             raise CurateError(
                 f"{project.path}: this run started with {key[0]}.{key[1]}={old.get(key)!r}, now {new.get(key)!r}; "
-                "only rounds, patience, min_delta, total_budget, bootstrap and threads may change mid-run "
+                "only rounds, patience, min_delta, total_budget, bootstrap, threads, devices and the endpoint's "
+                "address may change mid-run "
                 "(start a new project to change it)"
             )
 
