@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.models.resolve import resolve_model_path
-from curate.progress import batches_by_length
+from curate.progress import batches_by_length, token_lengths
 from curate.runtime import configure_threads, pick_precision, quiet_hf
 
 EMBEDDINGS_NAME = "embeddings.npy"
@@ -68,7 +68,8 @@ def embed_texts(
     configure_threads(threads)
     st = load_sentence_model(model, precision=precision)
     out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
-    for idx in batches_by_length(texts, batch_size, "embedding", enabled=progress):
+    lengths = token_lengths(st.tokenizer, texts, max_length=st.max_seq_length)
+    for idx in batches_by_length(texts, batch_size, "embedding", enabled=progress, lengths=lengths):
         vecs = st.encode([texts[i] for i in idx], batch_size=batch_size, convert_to_numpy=True,
                          normalize_embeddings=True, show_progress_bar=False)
         out[idx] = vecs.astype(np.float32)
