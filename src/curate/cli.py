@@ -99,7 +99,8 @@ def init(
         model = llm_model or BUNDLED_LLM
         scout.update(kind="prompted-lm", model=model,
                      demonstrations=demonstrations if scout.get("seed_examples") else 0)
-        overrides["student"] = {"model": model, "finetune": "lora"}
+        # LoRA needs a larger step than a full fine-tune: 5e-4 (benchmarks/results/llm_vs_minilm).
+        overrides["student"] = {"model": model, "finetune": "lora", "learning_rate": 5e-4}
     if device:
         scout["device"] = device
         overrides.setdefault("student", {})["device"] = device
