@@ -310,6 +310,38 @@ def experiment_label_efficiency(
     typer.echo(f"wrote {out}/results.json, results.md, learning_curves.png in {res['elapsed_s']:.0f} s")
 
 
+@experiment_app.command("cost-sweep")
+@_friendly
+def experiment_cost_sweep(
+    out: Path = typer.Option(Path("benchmarks/results/cost_sweep"), "--out", help="Output folder."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Webis Clickbait 2017 JSONL (default: ../shared/data)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Default 3 (1 with --quick)."),
+    budgets: str = typer.Option("16,64,256,1024,4096", "--budgets", help="Dollars; an expert label costs $1."),
+    shares: str = typer.Option("0,0.05,0.2,0.4,0.6,0.8,0.95,1", "--shares", help="Weak shares of the budget."),
+    prices: str = typer.Option("0.5,0.1,0.01", "--prices", help="Dollars per weak label."),
+    weak_sources: str = typer.Option("crowd,scout", "--weak-sources"),
+    methods: str = typer.Option(
+        "expert-only,weak-only,sequential,sequential+uncertainty,sequential+boundary-pairs,few-shot sequential",
+        "--methods"),
+    quick: bool = typer.Option(False, "--quick", help="3,000 items, one seed, budgets 16,64,256, shares 0,.2,.6,1."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Expert labels ($1) against weak labels ($w) under one budget: sequential SFT and its variants, the Pareto
+    frontier and the regime of each budget (Mallen and Belrose 2024)."""
+    from curate.experiments.cost_sweep import DEFAULT_DATA, run_cost_sweep
+
+    try:
+        res = run_cost_sweep(
+            data or DEFAULT_DATA, out, seeds=seeds, budgets=_numbers(budgets, "--budgets"),
+            shares=_numbers(shares, "--shares", float), prices=_numbers(prices, "--prices", float),
+            weak_sources=_csv(weak_sources, "--weak-sources"), methods=_csv(methods, "--methods"), quick=quick,
+            progress=progress, command=_experiment_command())
+    except ValueError as exc:
+        raise CurateError(str(exc)) from None
+    typer.echo(f"wrote {out}/results.json, results.md, pareto_kappa.png, pareto_accuracy.png "
+               f"in {res['elapsed_s']:.0f} s")
+
+
 def main() -> None:
     """Entry point of the ``curate`` script."""
     app()

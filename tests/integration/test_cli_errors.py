@@ -87,3 +87,35 @@ def test_bad_label_options(tmp_path, labels, positive, message):
     pool = _jsonl(tmp_path / "pool.jsonl", _good_rows())
     proc = run_cli("init", tmp_path / "p", "--pool", pool, "--labels", labels, "--positive", positive, "--prompt", "x")
     assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["experiment", "cost-sweep", "--budgets", "16,x"], "--budgets '16,x': give comma-separated numbers"),
+    (["experiment", "cost-sweep", "--methods", "magic"], "unknown methods/weak sources ['magic']"),
+    (["experiment", "cost-sweep", "--shares", "0,1.5"], "shares must lie in [0, 1]"),
+    (["experiment", "label-efficiency", "--strategies", "magic"], "magic"),
+])
+def test_bad_experiment_options_write_nothing(tmp_path, args, message):
+    out = tmp_path / "out"
+    proc = run_cli(*args, "--out", out, "--no-progress")
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_init_llm_switch_sets_scout_and_student(tmp_path):
+    pool = _jsonl(tmp_path / "pool.jsonl", _good_rows())
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps({"clickbait": ["You won't believe this", "10 tricks"],
+                                 "no-clickbait": ["Senate passes bill", "Oil prices fall"]}))
+    proc = run_cli("init", tmp_path / "p", "--pool", pool, *INIT, "--seed-examples", seeds, "--llm",
+                   "--device", "cuda")
+    assert proc.returncode == 0, proc.stderr
+    import tomllib
+
+    cfg = tomllib.loads((tmp_path / "p" / "curate.toml").read_text())
+    assert cfg["scout"]["kind"] == "prompted-lm" and cfg["scout"]["demonstrations"] == 2
+    assert cfg["student"]["model"] == cfg["scout"]["model"] == "bundled:SmolLM2-135M-Instruct"
+    assert cfg["student"]["finetune"] == "lora" and cfg["student"]["device"] == cfg["scout"]["device"] == "cuda"
+    proc = run_cli("init", tmp_path / "q", "--pool", pool, *INIT, "--llm-model", tmp_path)
+    assert proc.returncode == 2 and "--llm-model needs --llm" in proc.stderr and not (tmp_path / "q").exists()
