@@ -32,7 +32,6 @@ import cProfile
 import json
 import math
 import os
-import platform
 import pstats
 import resource
 import shlex
@@ -46,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import _machine  # benchmarks/_machine.py, beside this script (on sys.path when it runs as a script)
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,51 +116,8 @@ def thread_env(threads: int) -> dict[str, str]:
 
 # -- the machine ------------------------------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, memory and software versions of this machine."""
-    from importlib.metadata import version
-
-    import torch
-
-    from curate.runtime import cpu_supports_bf16
-
-    cpu = {}
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            cpu.setdefault(key.strip(), value.strip())
-    mem_kib = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="utf-8") as fh:
-        mem_kib = next((int(line.split()[1]) for line in fh if line.startswith("MemTotal:")), 0)
-    model = cpu.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in cpu:
-        model += f" (family {cpu['cpu family']}, model {cpu.get('model', '?')})"
-    return {
-        "cpu_model": model,
-        "cores_logical": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)),
-        "memory_gib": round(mem_kib / 2**20, 1),
-        "bf16_native": cpu_supports_bf16(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "faiss": version("faiss-cpu"),  # not imported here: this process never loads faiss
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU seconds all processes of the machine have spent busy since boot (user, nice, system, irq, softirq)."""
-    with open("/proc/stat", encoding="utf-8") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:8]]
-    user, nice, system, _idle, _iowait, irq, softirq = fields
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU, memory, versions and load at start (benchmarks/_machine.py)."""
+    return _machine.machine_info(("faiss-cpu",))
 
 
 class LoadMonitor:
@@ -172,14 +129,14 @@ class LoadMonitor:
     @contextlib.contextmanager
     def section(self, name: str) -> Iterator[None]:
         """Time a section; record its wall time, the cores it used and the cores others used."""
-        wall0, busy0, own0 = time.perf_counter(), _busy_cpu_seconds(), _own_cpu_seconds()
+        wall0, busy0, own0 = time.perf_counter(), _machine.busy_cpu_seconds(), _machine.own_cpu_seconds()
         log(f"{name} ...")
         try:
             yield
         finally:
             wall = time.perf_counter() - wall0
-            own = _own_cpu_seconds() - own0
-            other = max(_busy_cpu_seconds() - busy0 - own, 0.0)
+            own = _machine.own_cpu_seconds() - own0
+            other = max(_machine.busy_cpu_seconds() - busy0 - own, 0.0)
             self.sections.append({"section": name, "wall_seconds": wall, "own_cores": own / wall,
                                   "other_cores": other / wall})
             log(f"{name}: {wall:.1f} s (other processes: {other / wall:.2f} cores)")

@@ -1,0 +1,62 @@
+"""What every benchmark records about the machine and its load (shared by the scripts in this folder)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Sequence
+
+
+def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
+    """CPU model, cores, memory, bf16 and CUDA support, Python/torch/numpy versions, the versions of ``packages``
+    (distribution names) and the load average at the call."""
+    import numpy as np
+    import torch
+
+    from curate.runtime import cpu_supports_bf16
+
+    cpu: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            cpu.setdefault(key.strip(), value.strip())
+    mem_kib = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="utf-8") as fh:
+        mem_kib = next((int(line.split()[1]) for line in fh if line.startswith("MemTotal:")), 0)
+    model = cpu.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in cpu:
+        model += f" (family {cpu['cpu family']}, model {cpu.get('model', '?')})"
+    info: dict[str, Any] = {
+        "cpu_model": model,
+        "cores_logical": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "bf16_native": cpu_supports_bf16(),
+        "cuda": torch.cuda.is_available(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
+    for name in packages:
+        try:
+            info[name] = version(name)
+        except PackageNotFoundError:
+            info[name] = None
+    info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes of the machine have spent busy since boot (user, nice, system, irq, softirq)."""
+    with open("/proc/stat", encoding="utf-8") as fh:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fh.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
