@@ -117,7 +117,9 @@ def thread_env(threads: int) -> dict[str, str]:
 # -- the machine ------------------------------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
     """CPU, memory, versions and load at start (benchmarks/_machine.py)."""
-    return _machine.machine_info(("faiss-cpu",))
+    info = _machine.machine_info(("faiss-cpu",))
+    info["faiss"] = info.pop("faiss-cpu")  # not imported here: this process never loads faiss
+    return info
 
 
 class LoadMonitor:
