@@ -58,7 +58,8 @@ def test_sign_in_label_ten_by_keyboard_undo_one(project, start_server, browser, 
     page.fill("#token", tok)
     page.click("#signin")
     page.wait_for_url("**/label")
-    page.wait_for_selector("#item[data-item-id]")
+    # The page's markup carries data-item-id="" until the first /api/next answer is shown; wait for a real id.
+    page.wait_for_function("() => !!document.querySelector('#item')?.dataset.itemId")
     assert PROMPT in page.inner_text("#prompt")
 
     given: list[tuple[str, str]] = []
