@@ -60,3 +60,22 @@ def own_cpu_seconds() -> float:
     """CPU seconds of this process and its finished children."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+class Load:
+    """Wall time and cores of a block: ``with Load() as load: ...`` then ``load.wall`` (s), ``load.own_cores``
+    (this process and its children) and ``load.other_cores`` (other processes, from /proc/stat)."""
+
+    def __enter__(self) -> "Load":
+        import time
+
+        self._t0, self._busy0, self._own0 = time.perf_counter(), busy_cpu_seconds(), own_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import time
+
+        self.wall = time.perf_counter() - self._t0
+        own = own_cpu_seconds() - self._own0
+        other = max(busy_cpu_seconds() - self._busy0 - own, 0.0)
+        self.own_cores, self.other_cores = own / self.wall, other / self.wall

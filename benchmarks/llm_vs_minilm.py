@@ -73,15 +73,10 @@ def machine_info() -> dict[str, Any]:
 @contextlib.contextmanager
 def timed(record: dict, key: str):
     """Time a block: ``record[key] = {"wall_seconds", "own_cores", "other_cores"}`` (other processes' busy cores)."""
-    wall0, busy0, own0 = time.perf_counter(), _machine.busy_cpu_seconds(), _machine.own_cpu_seconds()
-    try:
+    with _machine.Load() as load:
         yield
-    finally:
-        wall = time.perf_counter() - wall0
-        own = _machine.own_cpu_seconds() - own0
-        other = max(_machine.busy_cpu_seconds() - busy0 - own, 0.0)
-        record[key] = {"wall_seconds": round(wall, 2), "own_cores": round(own / wall, 2),
-                       "other_cores": round(other / wall, 2)}
+    record[key] = {"wall_seconds": round(load.wall, 2), "own_cores": round(load.own_cores, 2),
+                   "other_cores": round(load.other_cores, 2)}
 
 
 # -- data -----------------------------------------------------------------------------------------------------------

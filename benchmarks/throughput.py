@@ -131,17 +131,12 @@ class LoadMonitor:
     @contextlib.contextmanager
     def section(self, name: str) -> Iterator[None]:
         """Time a section; record its wall time, the cores it used and the cores others used."""
-        wall0, busy0, own0 = time.perf_counter(), _machine.busy_cpu_seconds(), _machine.own_cpu_seconds()
         log(f"{name} ...")
-        try:
+        with _machine.Load() as load:
             yield
-        finally:
-            wall = time.perf_counter() - wall0
-            own = _machine.own_cpu_seconds() - own0
-            other = max(_machine.busy_cpu_seconds() - busy0 - own, 0.0)
-            self.sections.append({"section": name, "wall_seconds": wall, "own_cores": own / wall,
-                                  "other_cores": other / wall})
-            log(f"{name}: {wall:.1f} s (other processes: {other / wall:.2f} cores)")
+        self.sections.append({"section": name, "wall_seconds": load.wall, "own_cores": load.own_cores,
+                              "other_cores": load.other_cores})
+        log(f"{name}: {load.wall:.1f} s (other processes: {load.other_cores:.2f} cores)")
 
 
 def measure_matmul(threads: int, repeats: int = 10) -> dict[str, dict[str, float]]:

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from curate.errors import CurateError
+from curate.models.calibration import label_log_prior, log_softmax, select_demonstrations
 from curate.progress import progress_callback
 
 if TYPE_CHECKING:
@@ -86,12 +87,6 @@ def normalise_token(token: str) -> str:
 def _logsumexp(values: Sequence[float]) -> float:
     m = max(values)
     return m + math.log(sum(math.exp(v - m) for v in values))
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
 class EndpointScorer:
@@ -181,12 +176,9 @@ class EndpointScorer:
 
     @property
     def log_prior(self) -> np.ndarray:
-        """``(K,)`` centred log of the calibration target: ``prior`` on the positive label, the rest shared
-        equally (all zeros for a uniform target)."""
-        k = len(self.labels)
-        pi = np.full(k, (1.0 - self.prior) / (k - 1))
-        pi[self.labels.index(self.positive)] = self.prior
-        return np.log(pi) - np.log(pi).mean()
+        """``(K,)`` log of the calibration target: ``prior`` on the positive label, the rest shared equally
+        (:func:`curate.models.calibration.label_log_prior`)."""
+        return label_log_prior(self.labels, self.positive, self.prior)
 
     @classmethod
     def from_config(cls, labels: list[str], positive: str, prompt: str, settings: "ScoutConfig") -> "EndpointScorer":
@@ -217,16 +209,13 @@ class EndpointScorer:
     # ----------------------------------------------------------------------------------------- prompts
 
     def _demonstration_text(self, seeds: Mapping[str, Sequence[str]], k: int) -> str:
-        """The first ``k`` seed examples of each label, interleaved across labels, as ``Text/Answer`` blocks."""
-        if k <= 0:
-            return ""
-        blocks = []
-        for i in range(k):
-            for lab in self.labels:
-                examples = list(seeds.get(lab, []))
-                if i < len(examples):
-                    blocks.append(f"Text: {examples[i]}\nAnswer: {self.verbalizers[lab]}\n\n")
-        return "".join(blocks)
+        """The first ``k`` seed examples of each label, interleaved across labels, as ``Text/Answer`` blocks.
+
+        Raises:
+            CurateError: a label has fewer than ``k`` seed examples.
+        """
+        return "".join(f"Text: {text}\nAnswer: {self.verbalizers[lab]}\n\n"
+                       for text, lab in select_demonstrations(self.labels, seeds, k))
 
     def render(self, text: str) -> str:
         """The prompt sent for ``text``: the chat API's user message, or the filled-in ``template``."""
@@ -416,17 +405,17 @@ class EndpointScorer:
         if self._offsets is None:
             lp = self._label_logprobs(self.content_free, progress=False, description="content-free inputs",
                                       content_free=True)
-            self._offsets = _log_softmax(lp).mean(axis=0)
+            self._offsets = log_softmax(lp).mean(axis=0)
         return self._offsets
 
     def proba_from_logprobs(self, logprobs: np.ndarray, *, calibrated: bool | None = None) -> np.ndarray:
         """``(N, K)`` float32 probabilities from ``(N, K)`` label log-probabilities: the softmax, after
         subtracting the calibration offsets and adding the log prior when ``calibrated`` (default:
         ``self.calibrate``)."""
-        z = _log_softmax(np.asarray(logprobs, dtype=np.float64).reshape(-1, len(self.labels)))
+        z = log_softmax(np.asarray(logprobs, dtype=np.float64).reshape(-1, len(self.labels)))
         if self.calibrate if calibrated is None else calibrated:
             z = z - self.calibration_offsets() + self.log_prior
-        return np.exp(_log_softmax(z)).astype(np.float32)
+        return np.exp(log_softmax(z)).astype(np.float32)
 
     def predict_proba(self, texts: Sequence[str], *, progress: bool = True) -> np.ndarray:
         """Class probabilities for ``N`` texts.

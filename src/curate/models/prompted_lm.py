@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 
 from curate.errors import CurateError
+from curate.models.calibration import label_log_prior, log_softmax, select_demonstrations, softmax
 from curate.progress import batches_by_length
 from curate.runtime import configure_threads, pick_precision, quiet_hf
 
@@ -73,39 +74,6 @@ class PromptParts:
     lead: str
     tail_ids: list[int]
     rendered: str
-
-
-def select_demonstrations(labels: Sequence[str], seed_examples: dict[str, list[str]], k: int) -> list[tuple[str, str]]:
-    """The ``k`` first seed examples of every label, interleaved (one per label in turn) so that no label
-    is the most recent one shown throughout.
-
-    Returns:
-        ``k * K`` ``(text, label)`` pairs, in prompt order.
-
-    Raises:
-        CurateError: a label has fewer than ``k`` seed examples (field ``scout.demonstrations``).
-    """
-    if k <= 0:
-        return []
-    for lab in labels:
-        have = len(seed_examples.get(lab, []))
-        if have < k:
-            raise CurateError(
-                f"scout.demonstrations = {k} but scout.seed_examples has {have} example(s) for label {lab!r}; "
-                f"add examples or lower scout.demonstrations"
-            )
-    return [(seed_examples[lab][i], lab) for i in range(k) for lab in labels]
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 class PromptedLMScorer:
@@ -584,7 +552,7 @@ class PromptedLMScorer:
     def raw_log_probs(self, texts: Sequence[str], *, use_cache_prefix: bool = True, progress: bool = False) -> np.ndarray:
         """Uncalibrated label log-probabilities normalised over the ``K`` labels (log-softmax of
         :meth:`label_log_probs`): ``(N, K)`` float64, ``exp`` of each row sums to 1."""
-        return _log_softmax(self.label_log_probs(texts, use_cache_prefix=use_cache_prefix, progress=progress))
+        return log_softmax(self.label_log_probs(texts, use_cache_prefix=use_cache_prefix, progress=progress))
 
     def calibration_offsets(self) -> np.ndarray:
         """Contextual-calibration offsets (Zhao et al. 2021): the mean over ``content_free`` inputs of their
@@ -601,14 +569,8 @@ class PromptedLMScorer:
         return self._offsets
 
     def log_prior(self) -> np.ndarray:
-        """``(K,)`` log prior added to calibrated scores (zeros when ``prior`` is None): ``log(prior)`` for the
-        positive label, ``log((1 - prior) / (K - 1))`` for the others."""
-        K = len(self.labels)
-        if self.prior is None:
-            return np.zeros(K)
-        p = np.full(K, (1.0 - self.prior) / (K - 1))
-        p[self.labels.index(self.positive)] = self.prior
-        return np.log(p)
+        """``(K,)`` log prior added to calibrated scores (:func:`curate.models.calibration.label_log_prior`)."""
+        return label_log_prior(self.labels, self.positive, self.prior)
 
     def predict_proba(
         self,
@@ -639,7 +601,7 @@ class PromptedLMScorer:
         self._stats = {"tokens": 0}
         raw = self.raw_log_probs(texts, use_cache_prefix=use_cache_prefix, progress=progress)
         seconds = time.perf_counter() - t1
-        proba = _softmax(raw - offsets + log_prior).astype(np.float32)
+        proba = softmax(raw - offsets + log_prior).astype(np.float32)
         self._stats.update({
             "items": len(texts),
             "seconds": round(seconds, 3),
