@@ -27,7 +27,7 @@ from sqlalchemy import select
 from curate.config import TaskConfig
 from curate.errors import CurateError
 from curate.project import Project, init_project
-from curate.store import Store, adjudications, annotators, assignments
+from curate.store import adjudications, annotators, assignments
 from curate.web.auth import add_annotator
 from tests.conftest import LABELS, REPO, webis_rows
 
