@@ -10,12 +10,12 @@ from typing import Any, Sequence
 
 
 def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
-    """CPU model, cores, memory, bf16 and CUDA support, Python/torch/numpy versions, the versions of ``packages``
-    (distribution names) and the load average at the call."""
+    """CPU model, cores, memory, bf16 support (flags, measured bf16/fp32 matmul ratio, what ``auto`` picks), CUDA,
+    Python/torch/numpy versions, the versions of ``packages`` (distribution names) and the load average at the call."""
     import numpy as np
     import torch
 
-    from curate.runtime import cpu_supports_bf16
+    from curate.runtime import bf16_speedup, cpu_supports_bf16, pick_precision
 
     cpu: dict[str, str] = {}
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -34,6 +34,8 @@ def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
         "cores_usable": len(os.sched_getaffinity(0)),
         "memory_gib": round(mem_kib / 2**20, 1),
         "bf16_native": cpu_supports_bf16(),
+        "bf16_speedup": round(bf16_speedup(torch.get_num_threads()), 2),  # bf16/fp32 matmul rate, measured
+        "auto_precision": pick_precision("auto"),
         "cuda": torch.cuda.is_available(),
         "platform": platform.platform(),
         "python": platform.python_version(),
