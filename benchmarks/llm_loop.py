@@ -14,7 +14,7 @@ probabilities are recovered exactly from the stored calibrated ones and the reco
 every step. Everything runs through the ``curate`` command line; the subsample and projects live in a temporary
 folder (or ``--keep DIR``).
 
-    .venv/bin/python benchmarks/llm_loop.py                # 2,000 tweets, 3 rounds of 100
+    .venv/bin/python benchmarks/llm_loop.py                # 5,000 tweets (the issue's fixed subsample), 3 rounds of 100
     .venv/bin/python benchmarks/llm_loop.py --quick        # 200 tweets, 1 round of 20, 16 presentations
 """
 
@@ -180,7 +180,7 @@ def _findings(res: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--items", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--presentations", type=int, default=1000)
