@@ -35,7 +35,7 @@ def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
         "memory_gib": round(mem_kib / 2**20, 1),
         "bf16_native": cpu_supports_bf16(),
         "bf16_speedup": round(bf16_speedup(torch.get_num_threads()), 2),  # bf16/fp32 matmul rate, measured
-        "auto_precision": pick_precision("auto"),
+        "auto_precision": pick_precision("auto", torch.get_num_threads()),
         "cuda": torch.cuda.is_available(),
         "platform": platform.platform(),
         "python": platform.python_version(),

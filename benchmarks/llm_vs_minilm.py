@@ -190,7 +190,8 @@ def markdown(result: dict) -> str:
         f"- Command: `{result['command']}`",
         f"- Date: {result['date']} (total {result['total_seconds'] / 60:.1f} min)",
         f"- Machine: {m['cpu_model']}, {m['cores_usable']} cores usable ({m['cores_logical']} logical), "
-        f"{m['memory_gib']} GiB memory, native bf16: {'yes' if m['bf16_native'] else 'no'} (bf16/fp32 matmul {m['bf16_speedup']}x, auto picks {m['auto_precision']}), CUDA: "
+        f"{m['memory_gib']} GiB memory, native bf16: {'yes' if m['bf16_native'] else 'no'} "
+        f"(bf16/fp32 matmul {m['bf16_speedup']}x, auto picks {m['auto_precision']}), CUDA: "
         f"{'yes' if m['cuda'] else 'no'}; {m['platform']}",
         f"- Software: Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, peft {m['peft']}",
         f"- Threads: {result['threads']} (torch intra-op) for both students; load average at start "

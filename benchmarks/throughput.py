@@ -720,7 +720,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"- Command: `{result['command']}`",
         f"- Date: {result['date']} (total {result['total_seconds'] / 60:.1f} min)",
         f"- Machine: {m['cpu_model']}, {m['cores_usable']} cores usable ({m['cores_logical']} logical), "
-        f"{m['memory_gib']} GiB memory, native bf16: {'yes' if m['bf16_native'] else 'no'} (bf16/fp32 matmul {m['bf16_speedup']}x, auto picks {m['auto_precision']}); {m['platform']}",
+        f"{m['memory_gib']} GiB memory, native bf16: {'yes' if m['bf16_native'] else 'no'} "
+        f"(bf16/fp32 matmul {m['bf16_speedup']}x, auto picks {m['auto_precision']}); {m['platform']}",
         f"- Software: Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, faiss {m['faiss']}",
         f"- Threads: {result['threads']} (torch intra-op, OpenMP, BLAS)",
         "",

@@ -25,7 +25,7 @@ def bf16_speedup(threads: int) -> float:
     """Measured bf16 / fp32 matrix-multiply throughput ratio of this CPU at ``threads`` torch threads.
 
     The CPU flags do not say whether bf16 pays off: on an AMD EPYC (Zen 5, AVX512-BF16) bf16 matmul ran at 4.1x the
-    fp32 rate, on an Intel Xeon whose virtual machine hides AMX (AVX512-BF16 only) at 0.55x. So this times a
+    fp32 rate, on an Intel Xeon whose virtual machine hides AMX (AVX512-BF16 only) at 0.54-0.66x. So this times a
     (1024 x 384) @ (384 x 1536) product, the shape of a MiniLM feed-forward layer on 64 texts of 16 tokens,
     best of 3 repeats of 4 products per dtype (about 0.2 s once per process; cached per thread count).
 
@@ -59,9 +59,10 @@ def bf16_speedup(threads: int) -> float:
     return best["fp32"] / max(best["bf16"], 1e-9)
 
 
-def pick_precision(precision: str) -> str:
+def pick_precision(precision: str, threads: int | None = None) -> str:
     """Resolve ``auto`` on CPU: ``bf16`` where the CPU has native bf16 and it measures at least
-    ``BF16_MIN_SPEEDUP`` times faster than fp32 (``bf16_speedup``), else ``fp32``.
+    ``BF16_MIN_SPEEDUP`` times faster than fp32 (``bf16_speedup`` at ``threads``, the count the model will run
+    with; None: the default of :func:`configure_threads`), else ``fp32``.
 
     Raises:
         ValueError: ``precision`` is not one of auto, bf16, fp32.
@@ -69,17 +70,19 @@ def pick_precision(precision: str) -> str:
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
     if precision == "auto":
-        import torch
-
-        return "bf16" if bf16_speedup(torch.get_num_threads()) >= BF16_MIN_SPEEDUP else "fp32"
+        return "bf16" if bf16_speedup(_thread_count(threads)) >= BF16_MIN_SPEEDUP else "fp32"
     return precision
+
+
+def _thread_count(threads: int | None) -> int:
+    return threads or len(os.sched_getaffinity(0))
 
 
 def configure_threads(threads: int | None) -> None:
     """Set torch's intra-op threads (default: all cores the process may use)."""
     import torch
 
-    n = threads or len(os.sched_getaffinity(0))
+    n = _thread_count(threads)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

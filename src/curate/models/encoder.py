@@ -120,7 +120,7 @@ class EncoderClassifier:
         self.settings = settings
         self.device = check_device(settings.device)
         self.source = Path(init_from) if init_from is not None else resolve_model_path(settings.model)
-        self.precision = self._pick_precision(settings.precision, self.device)
+        self.precision = self._pick_precision(settings.precision, self.device, settings.threads)
         if init_from is None:  # the option itself, so that a saved adapter names a portable base ("bundled:...")
             model = settings.model
             self.base_model = model if model.startswith(BUNDLED_PREFIX) else str(Path(model).expanduser().resolve())
@@ -131,9 +131,9 @@ class EncoderClassifier:
         self._tokenizer = None
 
     @staticmethod
-    def _pick_precision(precision: str, device: str) -> str:
+    def _pick_precision(precision: str, device: str, threads: int | None) -> str:
         if device == "cpu":
-            return pick_precision(precision)
+            return pick_precision(precision, threads)
         import torch
 
         if precision == "auto":

@@ -156,7 +156,7 @@ class PromptedLMScorer:
         if unknown:
             raise CurateError(f"demonstrations have labels {unknown} not in the task's labels {self.labels}")
         self.device = self._check_device(device)
-        self.precision = pick_precision(precision)
+        self.precision = pick_precision(precision, self.threads)
         if preloaded is not None:
             self.model_path = str(model)
             self._model, self._tokenizer = preloaded
