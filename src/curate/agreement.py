@@ -92,17 +92,64 @@ def kappa_with_ci(
         weights = np.stack(
             [np.bincount(rng.integers(0, n_groups, size=n_groups), minlength=n_groups)[g] for _ in range(n_boot)]
         )
-    # Weighted confusion matrices of every resample at once: (n_boot, m, m).
+    boots = _resampled_kappas(ca, cb, m, weights)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha])
+    return KappaEstimate(k, float(low), float(high), n)
+
+
+def _resampled_kappas(ca: np.ndarray, cb: np.ndarray, m: int, weights: np.ndarray) -> np.ndarray:
+    """``(n_boot,)`` kappas of rows with category codes ``ca``, ``cb`` (``(N,)`` in ``0..m-1``) under
+    ``(n_boot, N)`` resampling weights, from the weighted confusion matrices of every resample at once."""
+    n_boot = weights.shape[0]
     cell = ca * m + cb
     conf = np.stack([weights[:, cell == c].sum(axis=1) for c in range(m * m)], axis=1).reshape(n_boot, m, m)
     total = conf.sum(axis=(1, 2)).astype(float)
     p_o = np.trace(conf, axis1=1, axis2=2) / total
     p_e = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / total**2
     with np.errstate(divide="ignore", invalid="ignore"):
-        boots = np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.where(p_o == 1, 1.0, 0.0))
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boots, [alpha, 1 - alpha])
-    return KappaEstimate(k, float(low), float(high), n)
+        return np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.where(p_o == 1, 1.0, 0.0))
+
+
+def paired_kappa_difference(
+    predictions_a: Mapping[str, object],
+    predictions_b: Mapping[str, object],
+    labels_by_annotator: Mapping[str, Mapping[str, object]],
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+) -> dict:
+    """How surely model A agrees with the experts better than model B, by a paired bootstrap over items.
+
+    Both models' model-expert kappas (:func:`model_expert_kappa`) are computed on the same resamples of items (all
+    of an item's expert labels together), so the item-to-item noise they share cancels (Efron and Tibshirani 1993,
+    ch. 16, paired comparisons).
+
+    Args:
+        predictions_a, predictions_b: ``{item_id: label}`` of each model, covering the annotated items.
+        labels_by_annotator: ``{annotator: {item_id: label}}`` (the evaluation set).
+
+    Returns:
+        ``{"difference": kappa_a - kappa_b, "p_a_better": share of resamples where A's kappa exceeds B's,
+        "n_items"}``; NaN difference and 0.0 share when no item is labelled.
+    """
+    rows = [(predictions_a[i], predictions_b[i], lab, i) for v in labels_by_annotator.values()
+            for i, lab in v.items() if i in predictions_a and i in predictions_b]
+    if not rows:
+        return {"difference": math.nan, "p_a_better": 0.0, "n_items": 0}
+    pa, pb, expert, items = (np.asarray(x) for x in zip(*rows))
+    diff = cohen_kappa(pa, expert) - cohen_kappa(pb, expert)
+    cats, codes = np.unique(np.concatenate([pa, pb, expert]), return_inverse=True)
+    n, m = len(pa), len(cats)
+    ca, cb, ce = codes[:n], codes[n:2 * n], codes[2 * n:]
+    _, g = np.unique(items, return_inverse=True)
+    n_items = int(g.max()) + 1
+    if n_boot == 0:
+        return {"difference": float(diff), "p_a_better": float(diff > 0), "n_items": n_items}
+    weights = np.stack([np.bincount(rng.integers(0, n_items, size=n_items), minlength=n_items)[g]
+                        for _ in range(n_boot)])
+    better = _resampled_kappas(ca, ce, m, weights) > _resampled_kappas(cb, ce, m, weights)
+    return {"difference": float(diff), "p_a_better": float(better.mean()), "n_items": n_items}
 
 
 def model_expert_kappa(

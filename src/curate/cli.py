@@ -74,6 +74,23 @@ def init(
     device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda or cuda:N for the scout and the student."),
 ) -> None:
     """Create a project from a pool file. Columns other than the text are kept (gold, crowd judgments)."""
+    config = _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
+                           text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
+                           negative_description=negative_description, seed_examples=seed_examples, prior=prior,
+                           db=db, llm=llm, llm_model=llm_model, demonstrations=demonstrations, device=device)
+    from curate.project import Project
+
+    n = len(Project.open(project).ids)
+    typer.echo(f"created {project} with {n} items, labels {config.task.labels} (positive: {config.task.positive})")
+
+
+def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prompt: str | None,
+                  prompt_file: Path | None, text_field: str = "text", id_field: str | None = None,
+                  gold_field: str | None = None, crowd_field: str | None = None,
+                  negative_description: str | None = None, seed_examples: Path | None = None, prior: float = 0.5,
+                  db: str | None = None, llm: bool = False, llm_model: str | None = None, demonstrations: int = 2,
+                  device: str | None = None):
+    """What ``curate init`` does with its options (shared with ``curate experiment``)."""
     if (prompt is None) == (prompt_file is None):
         raise CurateError("give the policy prompt with exactly one of --prompt TEXT or --prompt-file FILE")
     prompt_text = prompt if prompt is not None else _read_text_file(prompt_file, "policy prompt")
@@ -106,11 +123,7 @@ def init(
         overrides.setdefault("student", {})["device"] = device
     if db:
         overrides["database"] = db
-    config = init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides=overrides)
-    from curate.project import Project
-
-    n = len(Project.open(project).ids)
-    typer.echo(f"created {project} with {n} items, labels {config.task.labels} (positive: {config.task.positive})")
+    return init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides=overrides)
 
 
 @app.command()
@@ -259,7 +272,8 @@ def import_cmd(
 
 
 experiment_app = typer.Typer(no_args_is_help=True,
-                              help="Reproducible experiments on Webis Clickbait 2017 (results under benchmarks/results).")
+                              help="Reproducible experiments (results under benchmarks/results): label efficiency on any "
+                                   "pool through the real loop; the cost sweep on Webis Clickbait 2017 (proxy student).")
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -284,27 +298,56 @@ def _experiment_command() -> str:
 @experiment_app.command("label-efficiency")
 @_friendly
 def experiment_label_efficiency(
-    out: Path = typer.Option(Path("benchmarks/results/label_efficiency"), "--out", help="Output folder."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Webis Clickbait 2017 JSONL (default: ../shared/data)."),
+    out: Path = typer.Option(..., "--out", help="Results folder: results.json, results.md, learning_curves.png."),
+    project: Optional[Path] = typer.Option(None, "--project", help="An existing project to take the pool and settings from (instead of --pool ...)."),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="Pool file, as for `curate init` (with --labels, --positive, --gold-field, ...)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="As for `curate init`."),
+    positive: Optional[str] = typer.Option(None, "--positive", help="As for `curate init`."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="As for `curate init`."),
+    prompt_file: Optional[Path] = typer.Option(None, "--prompt-file", help="As for `curate init`."),
+    text_field: str = typer.Option("text", "--text-field", help="As for `curate init`."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="As for `curate init`."),
+    gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Gold column: the simulated experts answer from it and the test split is scored on it."),
+    crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Crowd judgments (for +crowd and crowd-all)."),
+    negative_description: Optional[str] = typer.Option(None, "--negative-description", help="As for `curate init`."),
+    seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="As for `curate init`."),
+    prior: float = typer.Option(0.5, "--prior", help="Expected positive share (the scout's and the decision threshold's)."),
+    conditions: str = typer.Option("default,uncertainty,random", "--conditions",
+                                   help="Comma-separated: STRATEGY[@COLD][+crowd|+scout], default[+...], crowd-all, gold-all, scout-all."),
+    student: str = typer.Option("proxy", "--student", help="proxy (frozen-embedding head, seconds) or finetune (the real fine-tuned student)."),
     seeds: int = typer.Option(5, "--seeds", min=1),
-    budgets: str = typer.Option("100,200,400,600", "--budgets", help="Expert-label counts, multiples of --round-size."),
+    budgets: str = typer.Option("100,200,300,400,500,600", "--budgets", help="Expert-labelled items to report, multiples of --round-size."),
     round_size: int = typer.Option(100, "--round-size", min=1),
-    strategies: str = typer.Option("boundary-pairs,random,uncertainty,coreset", "--strategies"),
-    positives: str = typer.Option("majority,rare", "--positives", help="Positive-class definitions: majority, rare."),
-    test_fraction: float = typer.Option(0.2, "--test-fraction"),
-    expert_kappa: float = typer.Option(0.8, "--expert-kappa"),
-    quick: bool = typer.Option(False, "--quick", help="A 3,000-item slice, one seed, budgets 100,200."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the one test split every run shares."),
+    expert_kappa: float = typer.Option(0.8, "--expert-kappa", help="Simulated experts' pairwise kappa."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Where the run projects live (default OUT/runs); rerunning resumes them."),
+    keep_models: bool = typer.Option(False, "--keep-models", help="Keep every round's student (default: the final model only)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the results."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Strategies at equal expert budgets against the crowd baseline, the gold ceiling and the scout."""
-    from curate.experiments.label_efficiency import DEFAULT_DATA, run_label_efficiency
+    """Conditions (query strategies, cold starts, weak stages, all-label baselines) at equal expert budgets, run
+    through the real loop on any pool, several seeds, one fixed test split; paired verdicts against uncertainty and
+    random sampling."""
+    from curate.experiments.label_efficiency import run_label_efficiency
 
+    work = work or out / "runs"
+    if project is None:
+        if pool is None or labels is None or positive is None:
+            raise CurateError("give --project EXISTING, or --pool FILE --labels A,B --positive B --gold-field COLUMN "
+                              "... as for `curate init`")
+        project = work / "template"
+        if not (project / "curate.toml").is_file():
+            _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
+                          text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
+                          negative_description=negative_description, seed_examples=seed_examples, prior=prior)
+    elif pool is not None:
+        raise CurateError("give either --project or --pool, not both")
     try:
         res = run_label_efficiency(
-            data or DEFAULT_DATA, out, seeds=seeds, budgets=_numbers(budgets, "--budgets"), round_size=round_size,
-            strategies=_csv(strategies, "--strategies"), positives=_csv(positives, "--positives"),
-            test_fraction=test_fraction, expert_kappa=expert_kappa, quick=quick, progress=progress,
-            command=_experiment_command())
+            project, out, conditions=_csv(conditions, "--conditions"), seeds=seeds,
+            budgets=_numbers(budgets, "--budgets"), round_size=round_size, student=student, split_seed=split_seed,
+            expert_kappa=expert_kappa, work=work, keep_models=keep_models, title=title,
+            command=_experiment_command(), progress=progress)
     except ValueError as exc:
         raise CurateError(str(exc)) from None
     typer.echo(f"wrote {out}/results.json, results.md, learning_curves.png in {res['elapsed_s']:.0f} s")

@@ -110,14 +110,38 @@ class StudentConfig(_Strict):
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: list[str] | None = None  # None: every linear projection ("all-linear")
     device: str = "cpu"  # "cuda", "cuda:1", ...
+    # ``kind = "proxy"``: a logistic-regression head on the frozen pool embeddings instead of a fine-tuned model
+    # (seconds per round; for wide sweeps and as a cheap first look). ``proxy_c`` is its inverse L2 strength.
+    kind: Literal["finetune", "proxy"] = "finetune"
+    proxy_c: float = Field(default=1.0, gt=0)
+    # Sequential SFT (Mallen & Belrose 2024, METHOD.md section 2): a weak stage on a weak label for every pool item
+    # (the crowd column, or the round-0 scout's own predictions, free) trains the round-0 model once; every round's
+    # expert fine-tune starts from it with a fresh optimizer. ``weak_presentations`` None: one pass over the pool.
+    weak_labels: Literal["none", "crowd", "scout", "gold"] = "none"
+    weak_presentations: int | None = Field(default=None, ge=1)
 
 
 class SelectionConfig(_Strict):
-    """The query strategy and every open parameter of boundary-pairs (METHOD.md section 1, steps 2-5)."""
+    """The query strategy and its parameters (each strategy reads the fields its constructor names;
+    ``curate.select.make_strategy``); boundary-pairs' are the open choices of METHOD.md section 1, steps 2-5."""
 
-    strategy: Literal["boundary-pairs", "random", "uncertainty", "coreset"] = "boundary-pairs"
+    strategy: Literal["boundary-margin", "boundary-pairs", "cluster-margin", "coreset", "random", "typiclust",
+                      "uncertainty"] = "boundary-pairs"
+    # The query strategy of the first round, when no item has an expert label yet ("none": ``strategy`` itself).
+    cold_start: Literal["none", "typiclust", "random", "coreset"] = "none"
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
+    # boundary-margin and cluster-margin: fixed k-means regions of the pool, lowest-margin candidates
+    clusters: int = Field(default=50, ge=1)
+    candidate_factor: float = Field(default=10.0, ge=1)
+    cluster_seed: int = 0
+    # boundary-margin: the neighbourhood that tells whether labels mix around a candidate
+    neighbours: int = Field(default=10, ge=1)
+    min_mix: float = Field(default=0.1, ge=0, le=1)
+    # typiclust
+    typiclust_neighbours: int = Field(default=20, ge=1)
+    min_cluster_size: int = Field(default=5, ge=1)
+    # boundary-pairs (the source's literal algorithm)
     clusters_per_label: int = Field(default=20, ge=1)
     radius_quantile: float = Field(default=0.9, gt=0, le=1)
     overlap_scale: float = Field(default=1.0, gt=0)
@@ -143,16 +167,39 @@ class OracleConfig(_Strict):
 class LoopConfig(_Strict):
     """Rounds, budget, splits and the stopping rule."""
 
-    rounds: int = Field(default=6, ge=1)
+    rounds: int = Field(default=6, ge=0)  # 0: score and evaluate the round-0 model only
     budget: int = Field(default=100, ge=1)  # items per round
     total_budget: int | None = Field(default=None, ge=1)  # items over all rounds
     eval_fraction: float = Field(default=0.4, ge=0, lt=1)
     test_fraction: float = Field(default=0.2, ge=0, lt=1)
+    # The decision threshold (kappa depends on it): "fixed" uses ``threshold``; "prior" the quantile of the pool's
+    # scores that predicts ``scout.prior`` (the expected positive share) of the pool positive.
+    threshold_rule: Literal["fixed", "prior"] = "prior"
     threshold: float = Field(default=0.5, gt=0, lt=1)
+    # Never hand back a worse model: a round serves an earlier model (the round-0 model included) instead of its new
+    # student when the earlier one agrees with the experts better on the current evaluation set with paired-bootstrap
+    # probability >= keep_best_confidence (0: on the point estimate alone), or when the student predicts one class.
+    keep_best: bool = True
+    keep_best_confidence: float = Field(default=0.9, ge=0, lt=1)
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
     bootstrap: int = Field(default=1000, ge=10)
     seed: int = 0
+    split_seed: int | None = None  # the test split's seed (None: ``seed``); fixed across seeds in experiments
+    # Once the loop stops, train a final model on every expert label (evaluation share included) and estimate its
+    # kappa by ``final_cv_folds``-fold cross-validation over the labelled items (None: 5 without a gold test
+    # split, 0 with one; the test split scores it either way).
+    final_model: bool = True
+    final_cv_folds: int | None = Field(default=None, ge=0)
+
+
+class CostConfig(_Strict):
+    """Dollars per label, for the report's cost lines (Mallen & Belrose 2024 price weak labels at $0.10 and
+    expert labels at $1)."""
+
+    expert_label: float = Field(default=1.0, ge=0)
+    crowd_label: float = Field(default=0.10, ge=0)
+    scout_label: float = Field(default=0.0, ge=0)
 
 
 class ProjectConfig(_Strict):
@@ -166,12 +213,17 @@ class ProjectConfig(_Strict):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     oracle: OracleConfig = Field(default_factory=OracleConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectConfig":
         unknown = set(self.scout.seed_examples) - set(self.task.labels)
         if unknown:
             raise ValueError(f"scout.seed_examples has labels {sorted(unknown)} not in task.labels {self.task.labels}")
+        if self.student.weak_labels == "crowd" and not self.task.crowd_field:
+            raise ValueError("student.weak_labels = \"crowd\" needs a crowd column: set task.crowd_field (--crowd-field)")
+        if self.student.weak_labels == "gold" and not self.task.gold_field:
+            raise ValueError("student.weak_labels = \"gold\" needs a gold column: set task.gold_field (--gold-field)")
         return self
 
 

@@ -14,6 +14,13 @@ METHOD.md section 1. Round ``t`` uses model ``M_t`` (``M_0`` is the prompt-only 
 6. ``split``: the new items (a boundary pair stays together) go to fine-tune or eval.
 7. ``train``: ``M_{t+1}`` is fine-tuned and saved to ``rounds/r(T+1)/model``.
 
+Around the rounds: a ``weak`` stage (``student.weak_labels``; sequential SFT, Mallen & Belrose 2024) trains the
+round-0 model on a weak label for every pool item before round 0, and every expert fine-tune starts from it; once
+the loop stops, ``final`` trains a model on every expert label (evaluation share included) into ``rounds/final``
+and estimates its kappa by cross-validation and on the test split. Each round *serves* the best model so far on the
+current evaluation set (``loop.keep_best``), so a worse student is never handed back; the served model's scores drive
+the next selection. Predicted labels use the round's decision threshold (``loop.threshold_rule``).
+
 Each completed step is recorded in the database in the same transaction as its results, so a
 killed run resumes with ``curate run`` at the first step not recorded.
 """
@@ -25,6 +32,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -32,24 +40,29 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.agreement import kappa_with_ci, model_expert_kappa, pairwise_kappa
-from curate.config import ProjectConfig
+from curate.agreement import kappa_with_ci, model_expert_kappa, paired_kappa_difference, pairwise_kappa
+from curate.config import ProjectConfig, StudentConfig
 from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
 from curate.models.scout import EmbeddingScout, build_label_vectors
+from curate.models.student import load_student, make_student
 from curate.oracle.base import WebOracle
 from curate.oracle.simulated import SimulatedExperts, crowd_labels
 from curate.progress import progress_callback
 from curate.project import Project
+from curate.runtime import pick_precision
 from curate.select import make_strategy
 
-STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5, "train": 6}
+STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
+              "train": 6, "weak": 9, "final": 10, "cv": 11}
+PRIOR_SAMPLE = 5000  # pool items whose scores place a cross-validation model's "prior" threshold
 # Settings that may change between invocations of one run; any other change is refused.
 MUTABLE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loop", "total_budget"),
            ("loop", "bootstrap"), ("student", "threads"), ("oracle", "seconds_per_label"), ("oracle", "kind"),
            ("oracle", "assignment_timeout_s"), ("student", "device"), ("scout", "device"), ("scout", "concurrency"),
-           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url")}
+           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url"), ("loop", "final_model"),
+           ("loop", "final_cv_folds"), ("cost", "expert_label"), ("cost", "crowd_label"), ("cost", "scout_label")}
 
 
 @dataclass
@@ -58,6 +71,7 @@ class RunResult:
 
     metrics: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
+    final: dict | None = None  # the final model's metrics (``rounds/final/metrics.json``), once trained
 
 
 def step_rng(seed: int, round_index: int, step: str) -> np.random.Generator:
@@ -92,8 +106,8 @@ def check_settings(project: Project) -> None:
         if key not in MUTABLE and old.get(key) != new.get(key):
             raise CurateError(
                 f"{project.path}: this run started with {key[0]}.{key[1]}={old.get(key)!r}, now {new.get(key)!r}; "
-                "only rounds, patience, min_delta, total_budget, bootstrap, threads, devices and the endpoint's "
-                "address may change mid-run "
+                "only rounds, patience, min_delta, total_budget, bootstrap, threads, devices, the endpoint's "
+                "address, the final model's settings and the prices may change mid-run "
                 "(start a new project to change it)"
             )
 
@@ -127,10 +141,11 @@ class Loop:
             if t.crowd_field
             else None
         )
+        self._emb: np.ndarray | None = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _timed_step(self, round_index: int, step: str, fn: Callable[[], tuple[dict, Callable]]) -> dict:
-        """Run ``fn`` unless the step is recorded; ``fn`` returns (info, write(conn)) and the write
+    def _timed_step(self, round_index: int, step: str, fn: Callable[[], tuple[dict, Callable | None]]) -> dict:
+        """Run ``fn`` unless the step is recorded; ``fn`` returns (info, write(conn) or None) and the write
         plus the step record are committed in one transaction."""
         if self.store.step_done(round_index, step):
             rec = [r for r in self.store.step_records() if r["round"] == round_index and r["step"] == step][0]
@@ -139,25 +154,77 @@ class Loop:
         info, write = fn()
         seconds = time.perf_counter() - start
         with self.store.transaction() as conn:
-            write(conn)
+            if write is not None:
+                write(conn)
             self.store.mark_step(conn, round_index, step, seconds, info)
         return info
 
+    def pin_precision(self) -> str:
+        """Resolve ``student.precision = "auto"`` once per project and reuse it.
+
+        The first run times bf16 against fp32 (:func:`curate.runtime.pick_precision`) and records the choice in the
+        database; every later run, and every step of this one (embedding, scout, student), uses the recorded
+        choice, so a resumed run never embeds or scores in another precision.
+
+        Returns:
+            ``"bf16"`` or ``"fp32"`` (the recorded choice, or the setting itself when it is not ``auto``).
+        """
+        s = self.config.student
+        chosen = s.precision
+        if chosen == "auto":
+            chosen = self.store.get_meta("precision")
+            if chosen is None:
+                chosen = (pick_precision("auto", s.threads) if s.device == "cpu"
+                          else EncoderClassifier._pick_precision("auto", s.device, s.threads))
+                with self.store.transaction() as conn:
+                    self.store.set_meta(conn, "precision", chosen)
+            self.config = self.config.model_copy(update={"student": s.model_copy(update={"precision": chosen})})
+        return chosen
+
     def embeddings(self) -> np.ndarray:
         """``(N, d)`` float16 unit embeddings of every item (cached in the project)."""
-        s = self.config.student
-        return cached_embeddings(
-            self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
-            precision=s.precision, threads=s.threads, progress=self.progress,
-        )
+        if self._emb is None:
+            s = self.config.student
+            self._emb = cached_embeddings(
+                self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
+                precision=s.precision, threads=s.threads, progress=self.progress,
+            )
+        return self._emb
 
-    def predicted_labels(self, proba: np.ndarray) -> np.ndarray:
-        """``(N,)`` label strings: the positive label where p(positive) >= threshold, else the best other label."""
+    @cached_property
+    def selectable(self) -> np.ndarray:
+        """``(P,)`` int64 positions of the items outside the test split (the pool the strategies choose from)."""
+        splits = self.store.splits()
+        return np.array([i for i, item in enumerate(self.project.ids) if splits.get(item) != "test"], dtype=np.int64)
+
+    def threshold(self, proba: np.ndarray) -> float:
+        """The decision threshold on p(positive) for a model with ``(N, K)`` probabilities ``proba`` of every item
+        (see :meth:`threshold_from_pool`; the pool is every item outside the test split)."""
+        return self.threshold_from_pool(proba[self.selectable, self.config.task.positive_index])
+
+    def threshold_from_pool(self, p_pool: np.ndarray) -> float:
+        """The decision threshold given a model's ``(P,)`` p(positive) over pool items.
+
+        ``loop.threshold_rule = "fixed"``: ``loop.threshold``. ``"prior"``: the ``1 - scout.prior`` quantile of
+        ``p_pool``, so that the expected positive share ``scout.prior`` of the pool is predicted positive (METHOD.md
+        section 5: kappa depends on the threshold, and a class-balanced model at 0.5 over-predicts a rare class).
+        """
+        lc = self.config.loop
+        if lc.threshold_rule == "fixed" or p_pool.size == 0:
+            return lc.threshold
+        return float(np.quantile(np.asarray(p_pool, dtype=np.float64), 1.0 - self.config.scout.prior))
+
+    def predicted_index(self, proba: np.ndarray, threshold: float) -> np.ndarray:
+        """``(N,)`` int64 label columns: the positive label where p(positive) >= threshold, else the best other."""
         pi = self.config.task.positive_index
         others = np.delete(np.arange(len(self.labels)), pi)
         best_other = others[np.argmax(proba[:, others], axis=1)]
-        idx = np.where(proba[:, pi] >= self.config.loop.threshold, pi, best_other)
-        return np.asarray(self.labels, dtype=object)[idx]
+        return np.where(proba[:, pi] >= threshold, pi, best_other)
+
+    def predicted_labels(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """``(N,)`` label strings of :meth:`predicted_index` (default threshold: :meth:`threshold` of ``proba``)."""
+        thr = self.threshold(proba) if threshold is None else threshold
+        return np.asarray(self.labels, dtype=object)[self.predicted_index(proba, thr)]
 
     def expert_labels(self) -> dict[str, dict[str, str]]:
         """``{annotator: {item_id: label}}`` of every expert annotation so far."""
@@ -176,15 +243,32 @@ class Loop:
                 votes[pos[a["item_id"]], col[a["label"]]] += 1
         return votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
 
+    def _positions(self, item_ids: list[str]) -> np.ndarray:
+        return np.array([self.project.position[i] for i in item_ids], dtype=np.int64)
+
+    def _student_settings(self, **update) -> StudentConfig:
+        return self.config.student.model_copy(update=update) if update else self.config.student
+
+    def _new_student(self, init_from: Path | None = None, settings=None):
+        return make_student(self.labels, settings or self.config.student, texts=self.project.texts,
+                            embeddings=self.embeddings(), init_from=init_from)
+
+    def _load_student(self, folder: Path):
+        return load_student(folder, self.labels, self.config.student, texts=self.project.texts,
+                            embeddings=self.embeddings())
+
     # -- steps -------------------------------------------------------------------------------
     def split_test(self) -> None:
-        """Hold out ``test_fraction`` of the items (gold runs only); never selected, used for test kappa."""
+        """Hold out ``test_fraction`` of the items (gold runs only); never selected, used for test kappa.
+
+        The split's seed is ``loop.split_seed`` (default ``loop.seed``), so runs of several seeds can share one.
+        """
         def fn():
             lc = self.config.loop
             n = len(self.project.ids)
             if self.gold is None or lc.test_fraction == 0:
-                return {"test_items": 0}, lambda conn: None
-            rng = step_rng(lc.seed, 0, "split-test")
+                return {"test_items": 0}, None
+            rng = step_rng(lc.seed if lc.split_seed is None else lc.split_seed, 0, "split-test")
             test = rng.permutation(n)[: int(round(lc.test_fraction * n))]
             rows = [(self.project.ids[i], "test", 0) for i in sorted(test)]
             return {"test_items": len(rows)}, lambda conn: self.store.add_splits(conn, rows)
@@ -194,37 +278,95 @@ class Loop:
     def model_dir(self, round_index: int) -> Path:
         return self.project.round_dir(round_index) / "model"
 
-    def score(self, t: int, emb: np.ndarray) -> np.ndarray:
-        """Step 1: ``(N, K)`` probabilities of ``M_t`` for every item, cached in ``scores.parquet``."""
+    @property
+    def weak_dir(self) -> Path:
+        return self.project.path / "rounds" / "weak" / "model"
+
+    def weak_targets(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """The weak stage's ``(n,)`` pool positions, ``(n, K)`` float32 targets and their source.
+
+        ``crowd``: one crowd judgment per item (hard); ``scout``: the round-0 scout's probabilities (soft, free);
+        ``gold``: the gold column (for benchmarks: the all-gold ceiling). Test items are never used.
+        """
+        source = self.config.student.weak_labels
+        positions = self.selectable
+        if source == "scout":
+            proba = self._scout_proba()
+            return positions, proba[positions].astype(np.float32), source
+        given = self.crowd if source == "crowd" else self.gold
+        keep = np.array([self.project.ids[i] in given for i in positions], dtype=bool)
+        positions = positions[keep]
+        col = {lab: j for j, lab in enumerate(self.labels)}
+        targets = np.zeros((positions.size, len(self.labels)), dtype=np.float32)
+        targets[np.arange(positions.size), [col[given[self.project.ids[i]]] for i in positions]] = 1.0
+        return positions, targets, source
+
+    def weak_stage(self) -> dict | None:
+        """Train the weak-stage model once (``student.weak_labels``) into ``rounds/weak/model``; None when off.
+
+        One pass over the weak labels by default (``student.weak_presentations``). Its cost is recorded: weak labels
+        times ``cost.crowd_label`` (crowd), ``cost.scout_label`` (scout, free by default) or ``cost.expert_label``
+        (gold).
+        """
+        st = self.config.student
+        if st.weak_labels == "none":
+            return None
+
+        def fn():
+            positions, targets, source = self.weak_targets()
+            n = positions.size
+            if n == 0:
+                raise CurateError(f"{self.project.path}: student.weak_labels = {source!r} but no pool item has one")
+            presentations = st.weak_presentations or n
+            settings = self._student_settings(presentations=presentations, min_epochs=1,
+                                              max_epochs=max(1, math.ceil(presentations / n)))
+            student = self._new_student(settings=settings)
+            info = student.fit(positions, targets, seed=self.config.loop.seed * 1000 + 999, progress=self.progress)
+            student.save(self.weak_dir)
+            price = {"crowd": self.config.cost.crowd_label, "scout": self.config.cost.scout_label,
+                     "gold": self.config.cost.expert_label}[source]
+            self.log(f"weak stage: {n} {source} labels (${n * price:,.2f}), {presentations} presentations")
+            return {"source": source, "weak_labels": int(n), "price_per_label": price, "cost": n * price,
+                    "positive_share": float(targets[:, self.config.task.positive_index].mean()), "fit": info}, None
+
+        return self._timed_step(-1, "weak", fn)
+
+    def score(self, t: int) -> np.ndarray:
+        """Step 1: ``(N, K)`` probabilities of ``M_t`` for every item, cached in ``scores.parquet``.
+
+        ``M_0`` is the weak-stage model when there is one, else the scout; ``M_t`` (``t >= 1``) the round's student.
+        """
         path = self.project.round_dir(t) / "scores.parquet"
         if self.store.step_done(t, "score") and path.is_file():
             return self.stored_scores(t)
+        out: dict[str, np.ndarray] = {}
 
         def fn():
-            if t == 0 and self.config.scout.kind == "embedding":
-                scout = self._scout(emb)
-                proba = scout.proba_from_embeddings(emb)
-                info = {"model": "scout:embedding", "prior": scout.prior}
+            if t == 0 and self.config.student.weak_labels != "none":
+                proba = self._load_student(self.weak_dir).predict_proba(None, progress=self.progress)
+                info = {"model": f"weak stage ({self.config.student.weak_labels} labels)"}
+            elif t == 0 and self.config.scout.kind == "embedding":
+                proba = self._scout_proba()
+                info = {"model": "scout:embedding", "prior": self.config.scout.prior}
             elif t == 0:
                 scorer = self._lm_scout()
                 proba = scorer.predict_proba(self.project.texts, progress=self.progress)
                 info = {"model": f"scout:{self.config.scout.kind}", **scorer.info}
             else:
-                student = EncoderClassifier.load(self.model_dir(t), self.labels, self.config.student)
-                proba = student.predict_proba(self.project.texts, progress=self.progress)
+                proba = self._load_student(self.model_dir(t)).predict_proba(None, progress=self.progress)
                 info = {"model": str(self.model_dir(t))}
             cols = {"id": self.project.ids, **{f"p_{lab}": proba[:, j] for j, lab in enumerate(self.labels)}}
             tmp = path.with_suffix(".tmp.parquet")
             pq.write_table(pa.table(cols), tmp)
             os.replace(tmp, path)
-            self._proba = proba
-            return info, lambda conn: None
+            out["proba"] = proba.astype(np.float32)
+            return info, None
 
         if self.store.step_done(t, "score"):  # recorded but the file is gone: recompute without re-recording
             fn()
         else:
             self._timed_step(t, "score", fn)
-        return self._proba
+        return out["proba"]
 
     def stored_scores(self, t: int) -> np.ndarray:
         """``(N, K)`` float32 probabilities of ``M_t`` as recorded by its ``score`` step."""
@@ -242,7 +384,10 @@ class Loop:
 
         return EndpointScorer.from_config(self.labels, self.positive, task.prompt, sc)
 
-    def _scout(self, emb: np.ndarray) -> EmbeddingScout:
+    def _scout_proba(self) -> np.ndarray:
+        """``(N, K)`` probabilities of the round-0 scout (embedding scout from the cached embeddings, else the LM)."""
+        if self.config.scout.kind != "embedding":
+            return self._lm_scout().predict_proba(self.project.texts, progress=self.progress)
         sc, task = self.config.scout, self.config.task
 
         def embed(texts):
@@ -253,54 +398,102 @@ class Loop:
             self.labels, self.positive, task.prompt, negative_description=sc.negative_description,
             seed_examples=sc.seed_examples, embed=embed,
         )
-        return EmbeddingScout(self.labels, self.positive, vectors, embed=embed, prior=sc.prior).calibrate(emb)
+        emb = self.embeddings()
+        scout = EmbeddingScout(self.labels, self.positive, vectors, embed=embed, prior=sc.prior)
+        return scout.calibrate(emb[self.selectable]).proba_from_embeddings(emb)
+
+    def _model_kappas(self, t: int, eval_experts: dict[str, dict[str, str]], eval_ids: list[str]) -> dict[int, dict]:
+        """Every model ``M_0 .. M_t`` on today's eval set (from stored scores): ``{s: {"kappa", "threshold",
+        "one_class", "pred"}}``; ``one_class`` names the only label a model predicts over the pool, else None;
+        ``pred`` maps each eval item to the model's label."""
+        out = {}
+        rows = self._positions(eval_ids)
+        for s in range(t + 1):
+            proba = self.stored_scores(s)
+            thr = self.threshold(proba)
+            seen = np.unique(self.predicted_index(proba[self.selectable], thr))
+            one_class = self.labels[int(seen[0])] if seen.size == 1 else None
+            pred = dict(zip(eval_ids, self.predicted_labels(proba[rows], thr)))
+            kappa = model_expert_kappa(pred, eval_experts, n_boot=0, rng=np.random.default_rng(0)).kappa
+            out[s] = {"kappa": kappa, "threshold": thr, "one_class": one_class, "pred": pred}
+        return out
+
+    def _served(self, t: int, by_model: dict[int, dict], eval_experts: dict, rng: np.random.Generator) -> dict:
+        """Which model this round serves (``loop.keep_best``): ``M_t`` unless an earlier model agrees with the experts
+        better on today's eval set with paired-bootstrap probability ``>= loop.keep_best_confidence``, or ``M_t``
+        predicts one class only; then the best such earlier model by kappa (the newest on ties)."""
+        lc = self.config.loop
+        out = {"round": t, "p_better": {}}
+        if not lc.keep_best or t == 0 or not eval_experts or not any(eval_experts.values()):
+            return out
+        rivals = []
+        for s in range(t):
+            if by_model[s]["one_class"]:
+                continue
+            cmp = paired_kappa_difference(by_model[s]["pred"], by_model[t]["pred"], eval_experts, rng=rng,
+                                          n_boot=lc.bootstrap)
+            out["p_better"][s] = cmp["p_a_better"]
+            if by_model[t]["one_class"] or cmp["p_a_better"] >= lc.keep_best_confidence:
+                rivals.append(s)
+        if rivals:
+            out["round"] = max(rivals, key=lambda s: (_finite(by_model[s]["kappa"]), s))
+        return out
 
     def evaluate(self, t: int, proba: np.ndarray) -> dict:
-        """Step 2: the metrics of ``M_t`` (kappa with 95 % bootstrap CIs), written to ``metrics.json``."""
+        """Step 2: the metrics of ``M_t`` and of the model served this round (kappa with 95 % bootstrap CIs), written
+        to ``metrics.json``.
+
+        The served model is ``M_t`` unless an earlier model (the round-0 model included) has a higher kappa on
+        today's evaluation set and ``loop.keep_best`` is on; ties go to the newest.
+        """
         lc = self.config.loop
 
         def fn():
             rng = step_rng(lc.seed, t, "evaluate")
-            pred = dict(zip(self.project.ids, self.predicted_labels(proba)))
             splits = self.store.splits()
             experts = self.expert_labels()
             eval_ids = sorted(i for i, s in splits.items() if s == "eval")
             ft_ids = sorted(i for i, s in splits.items() if s == "finetune")
             test_ids = sorted(i for i, s in splits.items() if s == "test")
             labelled = sorted({i for labels in experts.values() for i in labels})
+            eval_experts = {a: {i: v[i] for i in eval_ids if i in v} for a, v in experts.items()}
+            by_model = self._model_kappas(t, eval_experts, eval_ids)
+            thr = by_model[t]["threshold"]
+            pi = self.config.task.positive_index
             m: dict = {
                 "round": t,
-                "model": "scout" if t == 0 else f"student M_{t}",
+                "model": ("weak-stage model" if self.config.student.weak_labels != "none" else "scout") if t == 0
+                else f"student M_{t}",
                 "items_labelled": len(labelled),
                 "annotations": sum(len(v) for v in experts.values()),
                 "finetune_items": len(ft_ids),
                 "eval_items": len(eval_ids),
                 "train_items_used": len(ft_ids),
                 "positive_share_curated": (
-                    float(self.vote_targets(labelled)[:, self.config.task.positive_index].mean()) if labelled else math.nan
+                    float(self.vote_targets(labelled)[:, pi].mean()) if labelled else math.nan
                 ),
-                "predicted_positive_share": float(np.mean(proba[:, self.config.task.positive_index] >= lc.threshold)),
+                "threshold": thr,
+                "predicted_positive_share": float(np.mean(proba[self.selectable, pi] >= thr)),
+                "one_class": by_model[t]["one_class"],
             }
-            eval_experts = {a: {i: v[i] for i in eval_ids if i in v} for a, v in experts.items()}
+            pred = dict(zip(self.project.ids, self.predicted_labels(proba, thr)))
             m["kappa_eval"] = model_expert_kappa(pred, eval_experts, rng=rng, n_boot=lc.bootstrap).to_dict()
-            # Every earlier student on today's eval set (from its stored scores), for a fair plateau test.
-            m["kappa_eval_by_model"] = {
-                s: model_expert_kappa(
-                    dict(zip(self.project.ids, self.predicted_labels(self.stored_scores(s)))), eval_experts,
-                    rng=rng, n_boot=0,
-                ).kappa
-                for s in range(1, t)
-            } | ({t: m["kappa_eval"]["kappa"]} if t >= 1 else {})
+            m["kappa_eval_by_model"] = {s: v["kappa"] for s, v in by_model.items()}
+            m["one_class_by_model"] = {s: v["one_class"] for s, v in by_model.items()}
+            serving = self._served(t, by_model, eval_experts, rng)
+            served = serving["round"]
+            m["served_round"] = served
+            m["p_earlier_better"] = serving["p_better"]
             ceiling = pairwise_kappa(experts)
             m["expert_expert_kappa"] = ceiling["mean"]
             m["expert_pairs_items"] = ceiling["n_items"]
             if self.gold is not None and test_ids:
-                m["kappa_test"] = kappa_with_ci(
-                    [pred[i] for i in test_ids], [self.gold[i] for i in test_ids], rng=rng, n_boot=lc.bootstrap
-                ).to_dict()
-                y = np.array([self.gold[i] == self.positive for i in test_ids])
-                p = proba[[self.project.position[i] for i in test_ids], self.config.task.positive_index]
-                m["auroc_test"] = _auroc(y, p)
+                m.update(self._test_metrics(proba, thr, test_ids, rng))
+                if served != t:
+                    served_proba = self.stored_scores(served)
+                    m["served"] = self._test_metrics(served_proba, by_model[served]["threshold"], test_ids, rng)
+                else:
+                    m["served"] = {k: m[k] for k in ("kappa_test", "auroc_test")}
             if self.crowd is not None:
                 if self.gold is not None and test_ids:
                     ids = [i for i in test_ids if i in self.crowd]
@@ -308,16 +501,25 @@ class Loop:
                         [self.crowd[i] for i in ids], [self.gold[i] for i in ids], rng=rng, n_boot=lc.bootstrap
                     ).to_dict()
                 m["crowd_expert_kappa"] = model_expert_kappa(self.crowd, experts, rng=rng, n_boot=lc.bootstrap).to_dict()
-            path = self.project.round_dir(t) / "metrics.json"
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(m, indent=2, default=_json_default))
-            os.replace(tmp, path)
-            return json.loads(json.dumps(m, default=_json_default)), lambda conn: None
+            _write_json(self.project.round_dir(t) / "metrics.json", m)
+            return json.loads(json.dumps(m, default=_json_default)), None
 
         return self._timed_step(t, "evaluate", fn)
 
+    def _test_metrics(self, proba: np.ndarray, thr: float, test_ids: list[str], rng: np.random.Generator) -> dict:
+        """Kappa (95 % bootstrap CI) and AUROC of a model against gold on the test split."""
+        pos = self._positions(test_ids)
+        pred = self.predicted_labels(proba[pos], thr)
+        y = np.array([self.gold[i] == self.positive for i in test_ids])
+        return {"kappa_test": kappa_with_ci(list(pred), [self.gold[i] for i in test_ids], rng=rng,
+                                            n_boot=self.config.loop.bootstrap).to_dict(),
+                "auroc_test": _auroc(y, proba[pos, self.config.task.positive_index])}
+
     def stop_reason(self, t: int, history: list[dict]) -> str | None:
-        """Step 3, the stopping rule, checked after evaluating ``M_t``; None means go on."""
+        """Step 3, the stopping rule, checked after evaluating ``M_t``; None means go on.
+
+        Students that predict one class only are left out of the plateau test (they say nothing about whether more
+        labels help)."""
         lc = self.config.loop
         m = history[-1]
         k, ceiling = m["kappa_eval"]["kappa"], m["expert_expert_kappa"]
@@ -325,7 +527,9 @@ class Loop:
             return f"ceiling reached: model-expert kappa {k:.3f} >= expert-expert kappa {ceiling:.3f}"
         # Plateau: none of the last `patience` students beats the best earlier one, all measured on the
         # current (largest) eval set, since the eval sets of earlier rounds were smaller and different.
-        kappas = [v for _, v in sorted((int(s), v) for s, v in m.get("kappa_eval_by_model", {}).items())]
+        one_class = m.get("one_class_by_model", {})
+        kappas = [v for s, v in sorted((int(s), v) for s, v in m.get("kappa_eval_by_model", {}).items())
+                  if s >= 1 and not one_class.get(s, one_class.get(str(s)))]
         if len(kappas) > lc.patience:
             before, recent = np.nanmax(kappas[: -lc.patience] + [-1.0]), np.nanmax(kappas[-lc.patience:] + [-1.0])
             if recent <= before + lc.min_delta:
@@ -337,13 +541,16 @@ class Loop:
             return f"budget spent: {m['items_labelled']} of {lc.total_budget} items labelled"
         return None
 
-    def select(self, t: int, proba: np.ndarray, emb: np.ndarray) -> list[dict]:
-        """Step 4: the query strategy chooses this round's items among unlabelled, non-test pool items."""
+    def select(self, t: int, proba: np.ndarray, threshold: float) -> list[dict]:
+        """Step 4: the query strategy chooses this round's items among unlabelled, non-test pool items.
+
+        ``proba`` and ``threshold`` are the served model's. With nothing labelled yet, ``selection.cold_start``
+        (when not "none") chooses instead of ``selection.strategy``."""
         lc, sc = self.config.loop, self.config.selection
+        emb = self.embeddings()
 
         def fn():
-            splits = self.store.splits()
-            pool_pos = np.array([i for i, item in enumerate(self.project.ids) if splits.get(item) != "test"])
+            pool_pos = self.selectable
             done = {a["item_id"] for a in self.store.annotations()}
             for r in range(t):
                 done |= {row["item_id"] for row in self.store.selection(r)}
@@ -351,12 +558,22 @@ class Loop:
             budget = lc.budget
             if lc.total_budget is not None:
                 budget = min(budget, max(lc.total_budget - len(done), 0))
-            params = sc.model_dump(exclude={"strategy", "embedding_model"})
-            strategy = make_strategy(sc.strategy, **params)
-            scores = proba[pool_pos, self.config.task.positive_index].astype(np.float32)
+            name = sc.cold_start if sc.cold_start != "none" and not done else sc.strategy
+            strategy = make_strategy(name, **sc.model_dump(exclude={"strategy", "embedding_model", "cold_start"}))
+            pi = self.config.task.positive_index
+            scores = proba[pool_pos, pi].astype(np.float32)
+            votes = [a for a in self.store.annotations()]
+            expert_positive = np.full(pool_pos.size, np.nan)
+            if votes:
+                ids = sorted({a["item_id"] for a in votes})
+                share = self.vote_targets(ids)[:, pi]
+                where = {self.project.ids[p]: j for j, p in enumerate(pool_pos)}
+                for i, v in zip(ids, share):
+                    if i in where:
+                        expert_positive[where[i]] = v
             chosen = strategy.query(
                 scores=scores, embeddings=emb[pool_pos], labelled=labelled, budget=budget,
-                rng=step_rng(lc.seed, t, "select"), threshold=lc.threshold,
+                rng=step_rng(lc.seed, t, "select"), threshold=threshold, expert_positive=expert_positive,
             )
             # A ceiling_share of the groups gets experts_per_item independent labels, the rest one.
             oc = self.config.oracle
@@ -365,11 +582,11 @@ class Loop:
             double = set(rng.permutation(groups)[: int(round(oc.ceiling_share * len(groups)))].tolist())
             rows = [
                 {"item_id": self.project.ids[pool_pos[j]], "position": k, "group_id": int(g),
-                 "strategy": sc.strategy, "score": float(scores[j]),
+                 "strategy": name, "score": float(scores[j]),
                  "labels_needed": oc.experts_per_item if int(g) in double else 1}
                 for k, (j, g) in enumerate(zip(chosen.indices, chosen.groups))
             ]
-            info = {"strategy": sc.strategy, "selected": len(rows), **chosen.info}
+            info = {"strategy": name, "selected": len(rows), "threshold": threshold, **chosen.info}
             return info, lambda conn: self.store.add_selection(conn, t, rows)
 
         self._timed_step(t, "select", fn)
@@ -425,23 +642,113 @@ class Loop:
 
         self._timed_step(t, "split", fn)
 
+    def _init_for(self, t: int) -> Path | None:
+        """Where round ``t``'s fine-tune starts: the weak-stage model, the base weights (None) or ``M_t``."""
+        if self.config.student.weak_labels != "none":
+            return self.weak_dir
+        return None if self.config.student.from_base or t == 0 else self.model_dir(t)
+
     def train(self, t: int) -> dict:
         """Step 7: fine-tune ``M_{t+1}`` on every fine-tune label so far; save it to ``rounds/r(t+1)/model``."""
-        lc, st = self.config.loop, self.config.student
+        lc = self.config.loop
 
         def fn():
             ft_ids = sorted(i for i, s in self.store.splits().items() if s == "finetune")
             targets = self.vote_targets(ft_ids)
             keep = targets.sum(axis=1) > 0
             ft_ids = [i for i, k in zip(ft_ids, keep) if k]
-            init = None if st.from_base or t == 0 else self.model_dir(t)
-            student = EncoderClassifier(self.labels, st, init_from=init)
-            texts = [self.project.texts[self.project.position[i]] for i in ft_ids]
-            info = student.fit(texts, targets[keep], seed=lc.seed * 1000 + t, progress=self.progress)
+            student = self._new_student(init_from=self._init_for(t))
+            info = student.fit(self._positions(ft_ids), targets[keep], seed=lc.seed * 1000 + t, progress=self.progress)
             student.save(self.model_dir(t + 1))
-            return info, lambda conn: None
+            return info, None
 
         return self._timed_step(t, "train", fn)
+
+    @property
+    def final_dir(self) -> Path:
+        return self.project.path / "rounds" / "final"
+
+    def final(self, t: int) -> dict | None:
+        """Once the loop stops: train a model on every expert label (fine-tune and evaluation shares) into
+        ``rounds/final/model`` and estimate its agreement honestly.
+
+        - on the test split against gold (when there is one): kappa with a 95 % bootstrap interval and AUROC;
+        - by ``k``-fold cross-validation over the labelled groups (a boundary pair stays in one fold): each fold's
+          model, trained on the other folds like the final model, labels the held-out items; the pooled predictions
+          against every expert label give the model-expert kappa (95 % bootstrap CI over items). A fold model's
+          ``prior`` threshold comes from its scores on a fixed sample of ``PRIOR_SAMPLE`` pool items.
+
+        Returns:
+            The metrics written to ``rounds/final/metrics.json``, or None when ``loop.final_model`` is off or nothing
+            is labelled.
+        """
+        lc = self.config.loop
+        if not lc.final_model:
+            return None
+        splits = self.store.splits()
+        experts = self.expert_labels()
+        labelled = sorted({i for v in experts.values() for i in v if splits.get(i) in ("finetune", "eval")})
+        if not labelled:
+            return None
+
+        def fn():
+            rng = step_rng(lc.seed, t, "final")
+            targets = self.vote_targets(labelled)
+            init = self.weak_dir if self.config.student.weak_labels != "none" else None
+            student = self._new_student(init_from=init)
+            fit = student.fit(self._positions(labelled), targets, seed=lc.seed * 1000 + 998, progress=self.progress)
+            student.save(self.final_dir / "model")
+            pi = self.config.task.positive_index
+            sample = np.sort(step_rng(lc.seed, t, "cv").permutation(self.selectable)[:PRIOR_SAMPLE])
+            thr = self.threshold_from_pool(student.predict_proba(sample, progress=False)[:, pi])
+            m: dict = {"model": "final (every expert label)", "round": t, "items": len(labelled), "threshold": thr,
+                       "fit": fit}
+            test_ids = sorted(i for i, s in splits.items() if s == "test")
+            if self.gold is not None and test_ids:
+                proba = np.zeros((len(self.project.ids), len(self.labels)), dtype=np.float32)
+                proba[self._positions(test_ids)] = student.predict_proba(self._positions(test_ids), progress=False)
+                m.update(self._test_metrics(proba, thr, test_ids, rng))
+            folds = lc.final_cv_folds if lc.final_cv_folds is not None else (0 if test_ids else 5)
+            if folds >= 2:
+                m["cv"] = self._cross_validate(labelled, targets, folds, sample, t, experts)
+            _write_json(self.final_dir / "metrics.json", m)
+            summary = f"final model: {len(labelled)} expert-labelled items"
+            if "kappa_test" in m:
+                summary += f"; kappa vs gold (test) {m['kappa_test']['kappa']:.3f}"
+            if "cv" in m:
+                summary += f"; {folds}-fold cross-validated kappa vs experts {m['cv']['kappa']['kappa']:.3f}"
+            self.log(summary)
+            return json.loads(json.dumps(m, default=_json_default)), None
+
+        return self._timed_step(t, "final", fn)
+
+    def _cross_validate(self, labelled: list[str], targets: np.ndarray, folds: int, sample: np.ndarray, t: int,
+                        experts: dict[str, dict[str, str]]) -> dict:
+        """``folds``-fold cross-validated model-expert kappa of the final recipe (see :meth:`final`)."""
+        lc = self.config.loop
+        group_of: dict[str, tuple[int, int]] = {}
+        for r in range(t + 1):
+            for row in self.store.selection(r):
+                group_of[row["item_id"]] = (r, row["group_id"])
+        groups = sorted({group_of.get(i, (-1, k)) for k, i in enumerate(labelled)})
+        order = step_rng(lc.seed, t, "cv").permutation(len(groups))
+        fold_of_group = {groups[g]: k % folds for k, g in enumerate(order)}
+        fold = np.array([fold_of_group[group_of.get(i, (-1, k))] for k, i in enumerate(labelled)])
+        init = self.weak_dir if self.config.student.weak_labels != "none" else None
+        pred: dict[str, str] = {}
+        pi = self.config.task.positive_index
+        for k in range(folds):
+            train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+            if train.size == 0 or held.size == 0:
+                continue
+            student = self._new_student(init_from=init)
+            student.fit(self._positions([labelled[j] for j in train]), targets[train], seed=lc.seed * 1000 + 900 + k,
+                        progress=False)
+            thr = self.threshold_from_pool(student.predict_proba(sample, progress=False)[:, pi])
+            proba = student.predict_proba(self._positions([labelled[j] for j in held]), progress=False)
+            pred.update(zip([labelled[j] for j in held], self.predicted_labels(proba, thr)))
+        kappa = model_expert_kappa(pred, experts, rng=step_rng(lc.seed, t, "cv"), n_boot=lc.bootstrap).to_dict()
+        return {"folds": folds, "items": len(pred), "kappa": kappa}
 
     # -- the loop ------------------------------------------------------------------------------
     def make_oracle(self):
@@ -452,35 +759,47 @@ class Loop:
                                 seed=self.config.loop.seed)
 
     def run(self) -> RunResult:
-        """Run (or resume) rounds until the stopping rule says stop."""
+        """Run (or resume) rounds until the stopping rule says stop, then train the final model."""
         check_settings(self.project)
         with self.store.transaction() as conn:  # the latest settings (only mutable ones can differ)
             self.store.set_meta(conn, "settings", self.config.model_dump(mode="json"))
+        self.pin_precision()
         self.split_test()
         start = time.perf_counter()
         emb = self.embeddings()
         if not self.store.step_done(-1, "embed"):
             with self.store.transaction() as conn:
-                self.store.mark_step(conn, -1, "embed", time.perf_counter() - start, {"shape": list(emb.shape)})
+                self.store.mark_step(conn, -1, "embed", time.perf_counter() - start,
+                                     {"shape": list(emb.shape), "precision": self.config.student.precision})
+        self.weak_stage()
         oracle = self.make_oracle()
         result = RunResult()
         t = 0
         while True:
-            proba = self.score(t, emb)
+            proba = self.score(t)
             metrics = self.evaluate(t, proba)
             result.metrics.append(metrics)
             self.log(_summary_line(metrics))
+            if metrics.get("one_class"):
+                self.log(f"round {t}: warning: the model predicts '{metrics['one_class']}' for every pool item "
+                         "(too few labels of the other class, or a threshold that fits no item)")
             reason = self.stop_reason(t, result.metrics)
             if reason:
                 result.stop_reason = reason
                 with self.store.transaction() as conn:
                     self.store.set_meta(conn, "stop_reason", reason)
                 self.log(f"stopped: {reason}")
+                result.final = self.final(t)
                 return result
-            selection = self.select(t, proba, emb)
+            served = metrics.get("served_round", t)
+            if served != t:
+                self.log(f"round {t}: serving M_{served}, better than M_{t} on the evaluation set")
+                proba = self.stored_scores(served)
+            selection = self.select(t, proba, self.threshold(proba))
             if not selection:
                 result.stop_reason = "pool exhausted: no unlabelled items left"
                 self.log(f"stopped: {result.stop_reason}")
+                result.final = self.final(t)
                 return result
             missing = self.label(t, selection, oracle)
             if missing:
@@ -489,6 +808,30 @@ class Loop:
             self.split(t, selection)
             self.train(t)
             t += 1
+
+
+def _finite(x: float) -> float:
+    return x if x is not None and np.isfinite(x) else -math.inf
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write strict JSON atomically (NaN and infinities become null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_strict(data), indent=2, default=_json_default, allow_nan=False))
+    os.replace(tmp, path)
+
+
+def _strict(obj):
+    if isinstance(obj, dict):
+        return {str(k): _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _summary_line(m: dict) -> str:
@@ -500,6 +843,10 @@ def _summary_line(m: dict) -> str:
     if "kappa_test" in m:
         k = m["kappa_test"]
         parts.append(f"kappa vs gold (test) {k['kappa']:.3f} [{k['low']:.3f}, {k['high']:.3f}]")
+    served = m.get("served_round", m["round"])
+    if served != m["round"]:
+        parts.append(f"served: M_{served}" + (f" (kappa vs gold {m['served']['kappa_test']['kappa']:.3f})"
+                                               if "served" in m else ""))
     return "; ".join(parts)
 
 

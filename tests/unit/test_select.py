@@ -278,7 +278,7 @@ def test_make_strategy():
     assert isinstance(make_strategy("random", clusters_per_label=7), RandomSampling)
     assert make_strategy("uncertainty").name == "uncertainty"
     assert make_strategy("coreset", clusters_per_label=7).name == "coreset"
-    with pytest.raises(ValueError, match="boundary-pairs, coreset, random, uncertainty"):
+    with pytest.raises(ValueError, match="boundary-pairs, cluster-margin, coreset, random, typiclust, uncertainty"):
         make_strategy("entropy")
     with pytest.raises(ValueError):
         BoundaryPairs(coverage="volume")

@@ -1,6 +1,7 @@
 """Reproducible experiments that measure the method against its baselines (METHOD.md sections 1 and 4).
 
-Imported lazily, so that ``python -m curate.experiments.label_efficiency`` runs the module once (no runpy warning).
+Imported lazily: ``curate.experiments.label_efficiency`` runs conditions through the real loop on any pool;
+``curate.experiments.cost_sweep`` is the Webis proxy cost sweep.
 """
 
 from __future__ import annotations

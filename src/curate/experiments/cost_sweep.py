@@ -37,7 +37,7 @@ from curate.agreement import cohen_kappa
 from curate.config import BUNDLED_MODEL, SelectionConfig
 from curate.embed import cached_embeddings
 from curate.errors import CurateError
-from curate.experiments.label_efficiency import (
+from curate.experiments._webis import (
     DEFAULT_DATA, QUICK_ITEMS, REPO, TEST_SEED, _aggregate, _cell, _clean, _interval, _load, _metrics, _scout,
     _strategy,
 )

@@ -59,6 +59,7 @@ class QueryStrategy(Protocol):
         budget: int,
         rng: np.random.Generator,
         threshold: float = 0.5,
+        expert_positive: np.ndarray | None = None,
     ) -> Selection:
         """Choose up to ``budget`` unlabelled items.
 
@@ -69,6 +70,8 @@ class QueryStrategy(Protocol):
             budget: the number of items to return at most (``>= 0``).
             rng: the random generator; no global random state is used.
             threshold: predicted label is positive when ``scores >= threshold``.
+            expert_positive: ``(N,)`` float, the experts' positive vote share of labelled items and NaN
+                elsewhere, for strategies that read where the model is known to be wrong; None when not given.
 
         Returns:
             A :class:`Selection` of ``min(budget, number of unlabelled items)`` items.

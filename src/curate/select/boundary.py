@@ -142,6 +142,7 @@ class BoundaryPairs:
         budget: int,
         rng: np.random.Generator,
         threshold: float = 0.5,
+        expert_positive: np.ndarray | None = None,
     ) -> Selection:
         """Choose up to ``budget`` unlabelled items as boundary pairs, filling any rest by smallest margin.
 
@@ -157,6 +158,7 @@ class BoundaryPairs:
             budget: the number of items to return at most (``>= 0``).
             rng: seeds k-means and its sample, breaks margin ties.
             threshold: the decision threshold.
+            expert_positive: unused (kept for the common signature).
 
         Returns:
             A :class:`~curate.select.base.Selection` of ``min(budget, number unlabelled)`` items in the order

@@ -51,6 +51,7 @@ class CoreSetGreedy:
         budget: int,
         rng: np.random.Generator,
         threshold: float = 0.5,
+        expert_positive: np.ndarray | None = None,
     ) -> Selection:
         """Choose ``min(budget, number unlabelled)`` items, each the farthest from the labelled + chosen set.
 
@@ -61,6 +62,7 @@ class CoreSetGreedy:
             budget: the number of items to return at most (``>= 0``).
             rng: draws the first centre when nothing is labelled (no other randomness).
             threshold: unused (kept for the common signature).
+            expert_positive: unused (kept for the common signature).
 
         Returns:
             A :class:`~curate.select.base.Selection` in pick order; ``info`` holds the covering radius (the largest

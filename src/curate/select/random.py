@@ -21,6 +21,7 @@ class RandomSampling:
         budget: int,
         rng: np.random.Generator,
         threshold: float = 0.5,
+        expert_positive: np.ndarray | None = None,
     ) -> Selection:
         """Draw ``min(budget, number unlabelled)`` unlabelled items uniformly at random.
 
@@ -31,6 +32,7 @@ class RandomSampling:
             budget: the number of items to return at most (``>= 0``).
             rng: the only source of randomness.
             threshold: unused (kept for the common signature).
+            expert_positive: unused (kept for the common signature).
 
         Returns:
             A :class:`~curate.select.base.Selection` in draw order, one group per item.

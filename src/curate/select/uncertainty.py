@@ -44,6 +44,7 @@ class UncertaintySampling:
         budget: int,
         rng: np.random.Generator,
         threshold: float = 0.5,
+        expert_positive: np.ndarray | None = None,
     ) -> Selection:
         """Take the ``min(budget, number unlabelled)`` unlabelled items of smallest margin ``|p - threshold|``.
 
@@ -54,6 +55,7 @@ class UncertaintySampling:
             budget: the number of items to return at most (``>= 0``).
             rng: breaks ties between equal margins.
             threshold: the decision threshold.
+            expert_positive: unused (kept for the common signature).
 
         Returns:
             A :class:`~curate.select.base.Selection`, smallest margin first, one group per item.

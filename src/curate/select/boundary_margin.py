@@ -1,0 +1,136 @@
+"""Boundary-margin: low-margin items where the labels around them actually mix, spread over regions.
+
+The idea of boundary-case curation (Google Research 2025, METHOD.md section 1: "overlap marks a region where the
+model's labels are confused") with a test that can say no. The source's radius-sum overlap rule marks every cluster
+pair as overlapping in 384 dimensions (distances concentrate; METHOD.md section 5), so here the boundary is read off
+each candidate's own neighbourhood instead:
+
+1. candidates: the ``ceil(candidate_factor * budget)`` unlabelled items of smallest margin ``|p - threshold|``
+   (uncertainty sampling, Lewis & Gale 1994);
+2. mixing: each candidate's ``neighbours`` nearest pool items (exact search); a neighbour's label is the experts'
+   majority where it has expert labels, else the model's prediction; the candidate's *mix* is the share of
+   neighbours whose label differs from the candidate's predicted label (0: a homogeneous region, the model is merely
+   unsure; near 0.5: the labels interleave, the boundary runs through here; expert labels that contradict the model
+   raise it where the model is known to be wrong);
+3. boundary candidates are those with ``mix >= min_mix``; they go first, the others only fill what is left;
+4. spread (after Cluster-Margin, Citovsky et al. 2021): fixed k-means regions of the pool, visited round-robin, the
+   region with most boundary candidates first, each turn taking a region's next candidate by margin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from curate.select.base import Selection, check_query_args
+from curate.select.cluster_margin import round_robin
+from curate.select.regions import nearest_centroid, nearest_neighbours, spherical_kmeans
+from curate.select.uncertainty import margin_order
+
+
+def neighbourhood_mix(pred: np.ndarray, neighbours: np.ndarray, own: np.ndarray,
+                      expert_positive: np.ndarray | None = None) -> np.ndarray:
+    """Share of each candidate's neighbours whose label differs from the candidate's predicted label.
+
+    Args:
+        pred: ``(N,)`` bool predicted-positive of every pool item.
+        neighbours: ``(m, k)`` int64 neighbour positions of ``m`` candidates.
+        own: ``(m,)`` bool predicted-positive of the candidates.
+        expert_positive: ``(N,)`` float, the experts' positive vote share of labelled items, NaN elsewhere (None:
+            predictions only). Where finite it replaces the prediction (positive when ``>= 0.5``).
+
+    Returns:
+        ``(m,)`` float64 in ``[0, 1]``.
+    """
+    label = pred
+    if expert_positive is not None:
+        known = np.isfinite(expert_positive)
+        label = np.where(known, np.nan_to_num(expert_positive) >= 0.5, pred)
+    return (label[neighbours] != own[:, None]).mean(axis=1) if neighbours.size else np.zeros(own.size)
+
+
+class BoundaryMargin:
+    """Low-margin items in mixed neighbourhoods, round-robin over regions; each item is its own group.
+
+    Args (keyword-only; the names of ``SelectionConfig``):
+        clusters: k-means regions of the whole pool.
+        candidate_factor: ``ceil(candidate_factor * budget)`` lowest-margin candidates.
+        neighbours: ``k`` of the neighbourhood that measures mixing.
+        min_mix: a candidate is on the boundary when at least this share of its neighbours carry the other label.
+        cluster_seed: fixes the regions, so they are the same in every round.
+        kmeans_iterations: Lloyd iterations.
+
+    Raises:
+        ValueError: a parameter out of range.
+    """
+
+    name = "boundary-margin"
+
+    def __init__(self, *, clusters: int = 50, candidate_factor: float = 10.0, neighbours: int = 10,
+                 min_mix: float = 0.1, cluster_seed: int = 0, kmeans_iterations: int = 20) -> None:
+        if clusters < 1 or kmeans_iterations < 1 or neighbours < 1 or candidate_factor < 1:
+            raise ValueError("need clusters, kmeans_iterations, neighbours >= 1 and candidate_factor >= 1")
+        if not 0 <= min_mix <= 1:
+            raise ValueError(f"min_mix must be in [0, 1], got {min_mix}")
+        self.clusters = clusters
+        self.candidate_factor = candidate_factor
+        self.neighbours = neighbours
+        self.min_mix = min_mix
+        self.cluster_seed = cluster_seed
+        self.kmeans_iterations = kmeans_iterations
+
+    def query(self, *, scores: np.ndarray, embeddings: np.ndarray, labelled: np.ndarray, budget: int,
+              rng: np.random.Generator, threshold: float = 0.5, expert_positive: np.ndarray | None = None) -> Selection:
+        """Choose ``min(budget, number unlabelled)`` items (see the module docstring).
+
+        Args:
+            scores: ``(N,)`` float32 p(positive); predicted positive when ``>= threshold``.
+            embeddings: ``(N, d)`` unit rows (float16 memory map is fine; searched in chunks).
+            labelled: ``(N,)`` bool, True for items never to select.
+            budget: the number of items to return at most (``>= 0``).
+            rng: breaks margin ties and ties between regions.
+            threshold: the decision threshold.
+            expert_positive: ``(N,)`` float experts' positive vote share of labelled items, NaN elsewhere, or None.
+
+        Returns:
+            A :class:`~curate.select.base.Selection` in pick order, one group per item; ``info`` counts the
+            candidates, the boundary candidates, the regions used and the mean mix of the chosen items.
+
+        Raises:
+            ValueError: when the shapes disagree, ``budget < 0``, or ``expert_positive`` is not ``(N,)``.
+        """
+        check_query_args(scores, embeddings, labelled, budget)
+        if expert_positive is not None and np.shape(expert_positive) != scores.shape:
+            raise ValueError(f"expert_positive must be ({scores.size},), got {np.shape(expert_positive)}")
+        m = math.ceil(self.candidate_factor * budget)
+        candidates = margin_order(scores, ~labelled, rng, threshold)[:m]
+        if candidates.size == 0:
+            return Selection(np.empty(0, np.int64), np.empty(0, np.int64), {"n_candidates": 0})
+        pred = scores >= threshold
+        nn, _ = nearest_neighbours(embeddings, candidates, self.neighbours)
+        mix = neighbourhood_mix(pred, nn, pred[candidates], expert_positive)
+        on_boundary = mix >= self.min_mix
+        centroids = spherical_kmeans(embeddings, np.arange(len(scores)), self.clusters, seed=self.cluster_seed,
+                                     iterations=self.kmeans_iterations)
+        region, _ = nearest_centroid(embeddings, centroids, candidates)
+        chosen = self._spread(candidates[on_boundary], region[on_boundary], budget, rng)
+        if chosen.size < budget:  # too few boundary candidates: the rest by margin, spread the same way
+            rest = self._spread(candidates[~on_boundary], region[~on_boundary], budget - chosen.size, rng)
+            chosen = np.concatenate([chosen, rest])
+        pos = {int(c): j for j, c in enumerate(candidates)}
+        chosen_mix = mix[[pos[int(c)] for c in chosen]]
+        info = {"n_candidates": int(candidates.size), "n_boundary_candidates": int(on_boundary.sum()),
+                "n_regions_used": int(np.unique(region[[pos[int(c)] for c in chosen]]).size) if chosen.size else 0,
+                "mean_mix_chosen": float(chosen_mix.mean()) if chosen.size else None,
+                "n_filled_off_boundary": int((chosen_mix < self.min_mix).sum())}
+        return Selection(chosen, np.arange(chosen.size), info)
+
+    @staticmethod
+    def _spread(candidates: np.ndarray, region: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+        """Round-robin over regions, most candidates first (ties at random), margin order inside a region."""
+        if candidates.size == 0 or budget <= 0:
+            return np.empty(0, np.int64)
+        ids, counts = np.unique(region, return_counts=True)
+        order = ids[np.lexsort((rng.random(ids.size), -counts))]
+        return round_robin(candidates, region, budget, rng, region_order=order, within="order")
