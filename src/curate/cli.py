@@ -136,7 +136,10 @@ def run(
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Maximum rounds (default 6)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Items sent to the experts per round (default 100)."),
     total_budget: Optional[int] = typer.Option(None, "--total-budget", help="Items over all rounds."),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-pairs, random, uncertainty, coreset."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-margin (default), uncertainty, cluster-margin, typiclust, boundary-pairs, random, coreset."),
+    cold_start: Optional[str] = typer.Option(None, "--cold-start", help="First-round strategy while nothing is labelled: typiclust (default), none, random, coreset."),
+    weak_labels: Optional[str] = typer.Option(None, "--weak-labels", help="Weak stage before the expert rounds: none (default), crowd (the --crowd-field column), scout (the scout's predictions, free)."),
+    student_kind: Optional[str] = typer.Option(None, "--student-kind", help="finetune (default: the transformer) or proxy (a head on the frozen embeddings, seconds per round)."),
     experts: Optional[int] = typer.Option(None, "--experts", help="Simulated experts per item (default 2)."),
     expert_kappa: Optional[float] = typer.Option(None, "--expert-kappa", help="Target expert-expert kappa (default 0.8)."),
     student: Optional[str] = typer.Option(None, "--student", help="Student model: a local HF checkpoint folder, bundled:all-MiniLM-L6-v2 or bundled:SmolLM2-135M-Instruct."),
@@ -155,7 +158,8 @@ def run(
     overrides = {
         ("oracle", "kind"): oracle, ("task", "gold_field"): gold_field, ("task", "crowd_field"): crowd_field,
         ("loop", "rounds"): rounds, ("loop", "budget"): budget, ("loop", "total_budget"): total_budget,
-        ("selection", "strategy"): strategy, ("oracle", "experts_per_item"): experts,
+        ("selection", "strategy"): strategy, ("selection", "cold_start"): cold_start,
+        ("student", "weak_labels"): weak_labels, ("student", "kind"): student_kind, ("oracle", "experts_per_item"): experts,
         ("oracle", "expert_kappa"): expert_kappa, ("student", "model"): student,
         ("student", "presentations"): presentations, ("loop", "test_fraction"): test_fraction, ("loop", "seed"): seed,
         ("scout", "device"): device, ("student", "device"): device,
@@ -328,8 +332,13 @@ def experiment_label_efficiency(
     """Conditions (query strategies, cold starts, weak stages, all-label baselines) at equal expert budgets, run
     through the real loop on any pool, several seeds, one fixed test split; paired verdicts against uncertainty and
     random sampling."""
-    from curate.experiments.label_efficiency import run_label_efficiency
+    from curate.experiments.label_efficiency import Condition, run_label_efficiency
 
+    try:  # check the conditions before anything is created
+        for name in _csv(conditions, "--conditions"):
+            Condition.parse(name)
+    except ValueError as exc:
+        raise CurateError(f"--conditions: {exc}") from None
     work = work or out / "runs"
     if project is None:
         if pool is None or labels is None or positive is None:

@@ -250,8 +250,13 @@ class Loop:
         return self.config.student.model_copy(update=update) if update else self.config.student
 
     def _new_student(self, init_from: Path | None = None, settings=None):
-        return make_student(self.labels, settings or self.config.student, texts=self.project.texts,
-                            embeddings=self.embeddings(), init_from=init_from)
+        """A student to fit, from the base weights or ``init_from``; from the weak-stage model, the expert stage uses
+        ``student.after_weak_learning_rate`` (a fresh optimizer: sequential SFT)."""
+        settings = settings or self.config.student
+        if init_from is not None and Path(init_from) == self.weak_dir:
+            settings = settings.model_copy(update={"learning_rate": settings.after_weak_learning_rate})
+        return make_student(self.labels, settings, texts=self.project.texts, embeddings=self.embeddings(),
+                            init_from=init_from)
 
     def _load_student(self, folder: Path):
         return load_student(folder, self.labels, self.config.student, texts=self.project.texts,
@@ -523,7 +528,7 @@ class Loop:
         lc = self.config.loop
         m = history[-1]
         k, ceiling = m["kappa_eval"]["kappa"], m["expert_expert_kappa"]
-        if t >= 1 and np.isfinite(k) and np.isfinite(ceiling) and k >= ceiling:
+        if lc.stop_at_ceiling and t >= 1 and np.isfinite(k) and np.isfinite(ceiling) and k >= ceiling:
             return f"ceiling reached: model-expert kappa {k:.3f} >= expert-expert kappa {ceiling:.3f}"
         # Plateau: none of the last `patience` students beats the best earlier one, all measured on the
         # current (largest) eval set, since the eval sets of earlier rounds were smaller and different.

@@ -21,12 +21,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 from curate.errors import CurateError  # noqa: E402
 from curate.project import Project  # noqa: E402
 
-STAGES = ["embed", "score", "evaluate", "select", "label", "split", "train"]
+STAGES = ["embed", "weak", "score", "evaluate", "select", "label", "split", "train", "final"]
 
 
 def round_metrics(project: Project) -> list[dict]:
     """The ``evaluate`` step's metrics of every round, in round order."""
     return [r["info"] for r in sorted(project.store.step_records(), key=lambda r: r["round"]) if r["step"] == "evaluate"]
+
+
+def final_metrics(project: Project) -> dict | None:
+    """The ``final`` step's metrics (the model trained on every expert label), or None before it ran."""
+    rec = [r["info"] for r in project.store.step_records() if r["step"] == "final"]
+    return rec[-1] if rec else None
+
+
+def weak_stage(project: Project) -> dict | None:
+    """The ``weak`` step's record (source, number and cost of the weak labels), or None without a weak stage."""
+    rec = [r["info"] for r in project.store.step_records() if r["step"] == "weak"]
+    return rec[-1] if rec else None
 
 
 def stage_seconds(project: Project) -> dict[int, dict[str, float]]:
@@ -153,26 +165,62 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
         f"- Query strategy `{c.selection.strategy}`; budget {c.loop.budget} items per round; "
         f"{c.oracle.experts_per_item} {c.oracle.kind} experts per item (target expert-expert kappa {c.oracle.expert_kappa}); "
         f"fine-tune/eval split {1 - c.loop.eval_fraction:.0%}/{c.loop.eval_fraction:.0%}; seed {c.loop.seed}.",
-        f"- Student `{c.student.model}` ({c.student.presentations} example presentations per fine-tune, "
-        f"lr {c.student.learning_rate}); round-0 scout: `{c.scout.kind}` with prior {c.scout.prior}.",
+        (f"- Student `{c.student.model}` ({c.student.presentations} example presentations per fine-tune, "
+         f"lr {c.student.learning_rate})" if c.student.kind == "finetune" else
+         "- Student: proxy (logistic regression on the frozen embeddings)")
+        + f"; round-0 scout: `{c.scout.kind}` with prior {c.scout.prior}; decision threshold: "
+        + (f"fixed at {c.loop.threshold}." if c.loop.threshold_rule == "fixed" else
+           f"the score quantile that predicts the expected positive share {c.scout.prior} of the pool positive."),
         f"- Stopped: {project.store.get_meta('stop_reason') or 'not yet (run in progress or interrupted)'}.",
+        "",
+    ]
+    weak = weak_stage(project)
+    n_items = metrics[-1]["items_labelled"]
+    cost = n_items * c.cost.expert_label + (weak["cost"] if weak else 0.0)
+    lines.append(f"- Labels bought: {n_items} expert-labelled items at ${c.cost.expert_label:.2f}"
+                 + (f" and {weak['weak_labels']} {weak['source']} weak labels at ${weak['price_per_label']:.2f} "
+                    f"(the weak stage the students start from)" if weak else "")
+                 + f": ${cost:,.2f} in all.")
+    lines += [
         "",
         "## Agreement per round",
         "",
-        "Model M_t of round t was trained on the fine-tune share of the items labelled before round t. "
-        "Kappa vs experts pools every (item, expert) label of the accumulated evaluation set; "
-        "kappa vs gold is on the held-out test split; intervals are 95 % bootstrap.",
+        "Model M_t of round t was trained on the fine-tune share of the items labelled before round t "
+        + ("(M_0: the weak-stage model). " if weak else "(M_0: the scout). ")
+        + "Kappa vs experts pools every (item, expert) label of the accumulated evaluation set; "
+        "kappa vs gold is on the held-out test split; intervals are 95 % bootstrap. *Served*: the model the round "
+        "hands back (an earlier one when it agrees with the experts surely better on the evaluation set, or when "
+        "the new student predicts one class only).",
         "",
         "| round | model | items labelled | fine-tune / eval items | kappa vs experts (eval) | expert-expert | "
-        "kappa vs gold (test) | AUROC (test) | positive share (curated) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "kappa vs gold (test) | AUROC (test) | served | positive share (curated) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in metrics:
+        served = m.get("served_round", m["round"])
+        note = f"M_{served}" if served == m["round"] else f"**M_{served}**"
+        if m.get("one_class"):
+            note += f" (M_{m['round']} predicts only '{m['one_class']}')"
         lines.append(
             f"| {m['round']} | {m['model']} | {m['items_labelled']} | {m['finetune_items']} / {m['eval_items']} | "
             f"{_fmt_ci(m['kappa_eval'])} | {_fmt(m['expert_expert_kappa'])} | {_fmt_ci(m.get('kappa_test'))} | "
-            f"{_fmt(m.get('auroc_test'))} | {_fmt(m['positive_share_curated'], 2)} |"
+            f"{_fmt(m.get('auroc_test'))} | {note} | {_fmt(m['positive_share_curated'], 2)} |"
         )
+    one_class = [m["round"] for m in metrics if m.get("one_class")]
+    if one_class:
+        lines += ["", f"Warning: the student of round(s) {', '.join(map(str, one_class))} predicts a single class for "
+                      "every pool item (too few labels of the other class); such rounds do not count towards a plateau."]
+    final = final_metrics(project)
+    if final:
+        parts = [f"trained on all {final['items']} expert-labelled items (fine-tune and evaluation shares), "
+                 "saved in `rounds/final/model`"]
+        if "kappa_test" in final:
+            parts.append(f"kappa vs gold on the test split {_fmt_ci(final['kappa_test'])}, AUROC "
+                         f"{_fmt(final.get('auroc_test'))}")
+        if "cv" in final:
+            parts.append(f"{final['cv']['folds']}-fold cross-validated kappa vs the experts "
+                         f"{_fmt_ci(final['cv']['kappa'])} on {final['cv']['items']} items")
+        lines += ["", "## Final model", "", "The final model was " + "; ".join(parts) + "."]
     last = metrics[-1]
     if "crowd_gold_kappa_test" in last or "crowd_expert_kappa" in last:
         lines += [
@@ -180,11 +228,13 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
             f"Crowd labels (one judgment per item): kappa vs gold on the test split {_fmt_ci(last.get('crowd_gold_kappa_test'))}; "
             f"vs the experts on the curated items {_fmt_ci(last.get('crowd_expert_kappa'))}.",
         ]
-    for other in compare:
-        om = round_metrics(other)
-        if om:
-            lines += ["", f"Compared: `{_label(other)}`: kappa vs gold (test) per round "
-                      + ", ".join(f"{m['items_labelled']} items: {_fmt_ci(m.get('kappa_test'))}" for m in om) + "."]
+    compared = [(other, round_metrics(other)) for other in compare]
+    compared = [(o, om) for o, om in compared if om]
+    if compared:
+        lines += ["", "## Compared runs", "", "Kappa vs gold (test) of each round's student:", ""]
+        for other, om in compared:
+            lines.append(f"- `{_label(other)}`: " + "; ".join(
+                f"{m['items_labelled']} items {_fmt_ci(m.get('kappa_test'))}" for m in om))
     total = sum(sum(v.values()) for v in seconds.values())
     lines += [
         "",

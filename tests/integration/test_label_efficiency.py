@@ -1,4 +1,5 @@
-"""The label-efficiency experiment's quick mode end to end (3,000 Webis items, one seed, budgets 100 and 200)."""
+"""`curate experiment label-efficiency` end to end on a Webis slice: conditions run through the real loop (proxy
+student), results written, a rerun resumes every finished run, bad input gets one line."""
 
 from __future__ import annotations
 
@@ -8,66 +9,81 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WEBIS
+from tests.conftest import REPO, run_cli, webis_rows
 
-
-def _kappas(obj, path=""):
-    """Every ``(path, value)`` whose key names a kappa, anywhere in the results tree (aggregates: the mean)."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if "kappa" in str(k) and not isinstance(v, (dict, list)):
-                yield f"{path}/{k}", v
-            elif "kappa" in str(k) and isinstance(v, dict) and "mean" in v:
-                yield f"{path}/{k}/mean", v["mean"]
-            else:
-                yield from _kappas(v, f"{path}/{k}")
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _kappas(v, f"{path}/{i}")
+N_ITEMS = 1500
+ARGS = ["--labels", "no-clickbait,clickbait", "--positive", "clickbait", "--gold-field", "label",
+        "--crowd-field", "judgments", "--prompt-file", str(REPO / "examples" / "webis" / "policy.txt"),
+        "--seed-examples", str(REPO / "examples" / "webis" / "seed_examples.json"), "--prior", "0.25",
+        "--conditions", "default,uncertainty,random,crowd-all,uncertainty+crowd", "--student", "proxy",
+        "--seeds", "2", "--budgets", "40,80", "--round-size", "40", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> Path:
-    if not WEBIS.is_file():
-        pytest.skip(f"shared data not found at {WEBIS}")
-    from curate.experiments.label_efficiency import main
-
-    out = tmp_path_factory.mktemp("label_efficiency")
-    assert main(["--quick", "--no-progress", "--data", str(WEBIS), "--out", str(out)]) == 0
+def experiment(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("label_efficiency")
+    pool = root / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in webis_rows(N_ITEMS)), encoding="utf-8")
+    out = root / "out"
+    proc = run_cli("experiment", "label-efficiency", "--pool", pool, "--out", out, *ARGS)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
 
-def test_quick_mode_writes_every_output(quick: Path):
-    res = json.loads((quick / "results.json").read_text())
-    assert {"command", "date", "machine", "settings", "notes", "classes", "elapsed_s"} <= res.keys()
+def test_every_condition_and_seed_ran_the_loop(experiment: Path):
+    res = json.loads((experiment / "results.json").read_text())
+    assert {"command", "date", "machine", "settings", "runs", "summary", "elapsed_s"} <= res.keys()
     s = res["settings"]
-    assert s["quick"] and s["seeds"] == 1 and s["budgets"] == [100, 200] and s["n_items"] == 3000
-    assert s["n_test"] == 600 and s["test_split_seed"] == 0 and s["selection"]["clusters_per_label"] == 20
-    assert set(res["classes"]) == {"majority", "rare"}
-    for pos, c in res["classes"].items():
-        assert {"scout", "crowd", "gold_ceiling"} <= c["baselines"].keys()
-        assert set(c["strategies"]) == {"boundary-pairs", "random", "uncertainty", "coreset"}
-        assert set(c["sequential"]) == {"boundary-pairs", "random"}
-        for name, curve in c["strategies"].items():
-            rounds = curve["per_seed"][0]
-            assert [r["n_labelled"] for r in rounds] == [100, 200], (pos, name)
-            assert set(curve["aggregate"]) == {"100", "200"}
-            assert all(0 <= r["positive_share"] <= 1 and 0 <= r["auroc"] <= 1 for r in rounds)
-        # a sanity relation that can fail: all gold labels are not clearly worse than one crowd label each
-        gold, crowd = c["baselines"]["gold_ceiling"]["kappa"], c["baselines"]["crowd"]["aggregate"]["kappa"]["mean"]
-        assert gold >= crowd - 0.1, (pos, gold, crowd)
-    kappas = list(_kappas(res["classes"]))
-    assert len(kappas) > 50
-    for where, k in kappas:
-        assert k is not None and math.isfinite(k) and -1 <= k <= 1, where
-    assert (quick / "embeddings.npy").is_file()
+    assert s["student"] == "proxy" and s["budgets"] == [40, 80] and s["seeds"] == 2 and s["split_seed"] == 0
+    assert s["precision"] in ("bf16", "fp32") and res["machine"]["precision"] == s["precision"]
+    assert s["config"]["loop"]["stop_at_ceiling"] is False and s["config"]["selection"]["strategy"]
+    for cond, seeds in res["runs"].items():
+        assert [r["seed"] for r in seeds] == [0, 1], cond
+        for run in seeds:
+            labelled = [r["n_labelled"] for r in run["rounds"]]
+            assert labelled == ([0] if cond == "crowd-all" else [0, 40, 80]), (cond, labelled)
+            for r in run["rounds"]:
+                assert r["kappa"] is not None and -1 <= r["kappa"] <= 1
+            if cond != "crowd-all":
+                assert run["final"]["items"] == 80 and -1 <= run["final"]["kappa"] <= 1
+    # the weak stage is priced: one crowd label per pool item at $0.10; both crowd conditions share its model
+    weak = res["runs"]["crowd-all"][0]["weak"]
+    assert weak["source"] == "crowd" and weak["cost"] == pytest.approx(0.10 * weak["weak_labels"])
+    assert 1000 < weak["weak_labels"] <= N_ITEMS * 0.8
+    assert (res["runs"]["crowd-all"][0]["rounds"][0]["kappa"]
+            == res["runs"]["uncertainty+crowd"][0]["rounds"][0]["kappa"])
+    # the expert-only runs start from the scout, the same for every condition and seed (one test split)
+    scouts = {run["rounds"][0]["kappa"] for c in ("default", "uncertainty", "random") for run in res["runs"][c]}
+    assert len(scouts) == 1
 
 
-def test_quick_mode_report_and_plot(quick: Path):
-    md = (quick / "results.md").read_text()
-    assert "| condition | 100 expert labels | 200 expert labels |" in md
-    for row in ("| boundary-pairs |", "| coreset |", "| crowd baseline (", "| gold ceiling (", "| scout (round 0"):
-        assert row in md
-    assert "Where boundary-pairs does and does not beat a baseline" in md and "proxy" in md.lower()
-    png = (quick / "learning_curves.png").read_bytes()
+def test_paired_verdicts_and_report(experiment: Path):
+    res = json.loads((experiment / "results.json").read_text())
+    paired = res["summary"]["paired"]["default"]["uncertainty"]
+    for b in ("40", "80"):
+        d = paired[b]
+        assert d["n"] == 2 and d["verdict"] in ("above", "level", "below") and d["low"] <= d["mean"] <= d["high"]
+        own = [next(r["kappa"] for r in run["rounds"] if r["n_labelled"] == int(b)) for run in res["runs"]["default"]]
+        ref = [next(r["kappa"] for r in run["rounds"] if r["n_labelled"] == int(b)) for run in res["runs"]["uncertainty"]]
+        assert math.isclose(d["mean"], sum(o - r for o, r in zip(own, ref)) / 2, abs_tol=1e-9)
+    md = (experiment / "results.md").read_text()
+    assert "| condition | 0 | 40 | 80 | final model (all labels) |" in md and "### Against `uncertainty`" in md
+    assert "| crowd-all | " in md and "Weak labels and their price" in md and "Round 1 against round 0" in md
+    png = (experiment / "learning_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_rerun_resumes_finished_runs_and_bad_input_is_one_line(experiment: Path, tmp_path: Path):
+    before = json.loads((experiment / "results.json").read_text())
+    pool = Path(before["settings"]["pool"])
+    again = run_cli("experiment", "label-efficiency", "--pool", pool, "--out", experiment, *ARGS)
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = json.loads((experiment / "results.json").read_text())
+    assert after["runs"] == before["runs"]  # every run was already complete: nothing recomputed differently
+    assert after["elapsed_s"] < before["elapsed_s"]
+
+    bad = run_cli("experiment", "label-efficiency", "--pool", pool, "--out", tmp_path / "x",
+                  *[a if a != "default,uncertainty,random,crowd-all,uncertainty+crowd" else "margn" for a in ARGS])
+    assert bad.returncode == 2 and "unknown query strategy 'margn'" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run_cli("experiment", "label-efficiency", "--out", tmp_path / "y", "--student", "proxy")
+    assert missing.returncode == 2 and "--project" in missing.stderr

@@ -121,7 +121,7 @@ def test_typiclust_takes_one_typical_item_per_uncovered_cluster():
     x, blob = blobs(centres=6, per=20, spread=0.05)
     labelled = np.zeros(len(x), bool)
     labelled[np.flatnonzero(blob == 0)[0]] = True  # blob 0 is covered by a label; L + B = 6 clusters, the blobs
-    sel = query(TypiClust(), x, np.full(len(x), 0.5), labelled, budget=5)
+    sel = query(TypiClust(by_label=False), x, np.full(len(x), 0.5), labelled, budget=5)
     assert sorted(blob[sel.indices].tolist()) == [1, 2, 3, 4, 5]  # one per uncovered blob, none from blob 0
     for i in sel.indices:  # the most typical member of its blob
         members = np.flatnonzero(blob == blob[i])

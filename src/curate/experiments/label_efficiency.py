@@ -133,7 +133,7 @@ def _run_config(base: ProjectConfig, cond: Condition, *, seed: int, split_seed: 
     r = rounds if cond.rounds_override is None else cond.rounds_override
     # no early stop: the curves need every budget; no cross-validation: the test split scores the final model
     data["loop"].update(seed=seed, split_seed=split_seed, rounds=r, budget=round_size, total_budget=None,
-                        patience=max(r, 1), bootstrap=bootstrap, final_cv_folds=0)
+                        patience=max(r, 1), stop_at_ceiling=False, bootstrap=bootstrap, final_cv_folds=0)
     data["oracle"].update(kind="simulated", expert_kappa=expert_kappa)
     return ProjectConfig.model_validate(data)
 

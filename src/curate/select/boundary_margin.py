@@ -68,11 +68,15 @@ class BoundaryMargin:
     name = "boundary-margin"
 
     def __init__(self, *, clusters: int = 50, candidate_factor: float = 10.0, neighbours: int = 10,
-                 min_mix: float = 0.1, cluster_seed: int = 0, kmeans_iterations: int = 20) -> None:
+                 min_mix: float = 0.1, spread: str = "round-robin", cluster_seed: int = 0,
+                 kmeans_iterations: int = 20) -> None:
         if clusters < 1 or kmeans_iterations < 1 or neighbours < 1 or candidate_factor < 1:
             raise ValueError("need clusters, kmeans_iterations, neighbours >= 1 and candidate_factor >= 1")
         if not 0 <= min_mix <= 1:
             raise ValueError(f"min_mix must be in [0, 1], got {min_mix}")
+        if spread not in ("round-robin", "proportional", "none"):
+            raise ValueError(f"spread must be round-robin, proportional or none, got {spread!r}")
+        self.spread = spread
         self.clusters = clusters
         self.candidate_factor = candidate_factor
         self.neighbours = neighbours
@@ -115,9 +119,8 @@ class BoundaryMargin:
                                      iterations=self.kmeans_iterations)
         region, _ = nearest_centroid(embeddings, centroids, candidates)
         chosen = self._spread(candidates[on_boundary], region[on_boundary], budget, rng)
-        if chosen.size < budget:  # too few boundary candidates: the rest by margin, spread the same way
-            rest = self._spread(candidates[~on_boundary], region[~on_boundary], budget - chosen.size, rng)
-            chosen = np.concatenate([chosen, rest])
+        if chosen.size < budget:  # too few boundary candidates: the rest by margin
+            chosen = np.concatenate([chosen, candidates[~on_boundary][: budget - chosen.size]])
         pos = {int(c): j for j, c in enumerate(candidates)}
         chosen_mix = mix[[pos[int(c)] for c in chosen]]
         info = {"n_candidates": int(candidates.size), "n_boundary_candidates": int(on_boundary.sum()),
@@ -126,11 +129,26 @@ class BoundaryMargin:
                 "n_filled_off_boundary": int((chosen_mix < self.min_mix).sum())}
         return Selection(chosen, np.arange(chosen.size), info)
 
-    @staticmethod
-    def _spread(candidates: np.ndarray, region: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
-        """Round-robin over regions, most candidates first (ties at random), margin order inside a region."""
+    def _spread(self, candidates: np.ndarray, region: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+        """Choose ``budget`` of the margin-ordered ``candidates``: ``round-robin`` over regions (most candidates
+        first, ties at random), ``proportional`` (each region a share of the budget in proportion to its candidates,
+        largest remainders first), or ``none`` (margin order)."""
         if candidates.size == 0 or budget <= 0:
             return np.empty(0, np.int64)
+        if self.spread == "none":
+            return candidates[:budget]
         ids, counts = np.unique(region, return_counts=True)
         order = ids[np.lexsort((rng.random(ids.size), -counts))]
-        return round_robin(candidates, region, budget, rng, region_order=order, within="order")
+        if self.spread == "round-robin":
+            return round_robin(candidates, region, budget, rng, region_order=order, within="order")
+        want = min(budget, candidates.size) * counts / counts.sum()
+        quota = np.floor(want).astype(int)
+        extra = np.argsort(-(want - quota), kind="stable")[: min(budget, candidates.size) - quota.sum()]
+        quota[extra] += 1
+        left = {int(r): int(q) for r, q in zip(ids, quota)}
+        out = []
+        for c, r in zip(candidates.tolist(), region.tolist()):
+            if left[r] > 0:
+                out.append(c)
+                left[r] -= 1
+        return np.asarray(out, dtype=np.int64)
