@@ -131,9 +131,10 @@ class SelectionConfig(_Strict):
     ``curate.select.make_strategy``); boundary-pairs' are the open choices of METHOD.md section 1, steps 2-5."""
 
     strategy: Literal["boundary-margin", "boundary-pairs", "cluster-margin", "coreset", "random", "typiclust",
-                      "uncertainty"] = "boundary-pairs"
+                      "uncertainty"] = "boundary-margin"
     # The query strategy of the first round, when no item has an expert label yet ("none": ``strategy`` itself).
-    cold_start: Literal["none", "typiclust", "random", "coreset"] = "none"
+    cold_start: Literal["none", "typiclust", "random", "coreset"] = "typiclust"
+    cold_start_share: float = Field(default=1.0, gt=0, le=1)  # of the first round; ``strategy`` chooses the rest
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
     # boundary-margin and cluster-margin: fixed k-means regions of the pool, lowest-margin candidates
@@ -143,7 +144,7 @@ class SelectionConfig(_Strict):
     # boundary-margin: the neighbourhood that tells whether labels mix around a candidate
     neighbours: int = Field(default=10, ge=1)
     min_mix: float = Field(default=0.1, ge=0, le=1)
-    spread: Literal["round-robin", "proportional", "none"] = "round-robin"
+    spread: Literal["round-robin", "proportional", "none"] = "none"
     # typiclust
     typiclust_neighbours: int = Field(default=20, ge=1)
     min_cluster_size: int = Field(default=5, ge=1)

@@ -52,7 +52,7 @@ from curate.oracle.simulated import SimulatedExperts, crowd_labels
 from curate.progress import progress_callback
 from curate.project import Project
 from curate.runtime import pick_precision
-from curate.select import make_strategy
+from curate.select import Selection, make_strategy
 
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
               "train": 6, "weak": 9, "final": 10, "cv": 11}
@@ -563,8 +563,13 @@ class Loop:
             budget = lc.budget
             if lc.total_budget is not None:
                 budget = min(budget, max(lc.total_budget - len(done), 0))
-            name = sc.cold_start if sc.cold_start != "none" and not done else sc.strategy
-            strategy = make_strategy(name, **sc.model_dump(exclude={"strategy", "embedding_model", "cold_start"}))
+            cold = sc.cold_start != "none" and not done
+            params = sc.model_dump(exclude={"strategy", "embedding_model", "cold_start", "cold_start_share"})
+            plan = [(sc.strategy, budget)]
+            if cold:
+                n_cold = budget if sc.cold_start_share >= 1 else int(round(sc.cold_start_share * budget))
+                plan = [(sc.cold_start, n_cold), (sc.strategy, budget - n_cold)]
+            name = "+".join(n for n, b in plan if b > 0) or sc.strategy
             pi = self.config.task.positive_index
             scores = proba[pool_pos, pi].astype(np.float32)
             votes = [a for a in self.store.annotations()]
@@ -576,10 +581,22 @@ class Loop:
                 for i, v in zip(ids, share):
                     if i in where:
                         expert_positive[where[i]] = v
-            chosen = strategy.query(
-                scores=scores, embeddings=emb[pool_pos], labelled=labelled, budget=budget,
-                rng=step_rng(lc.seed, t, "select"), threshold=threshold, expert_positive=expert_positive,
-            )
+            rng = step_rng(lc.seed, t, "select")
+            picks, pick_groups, info = [], [], {}
+            taken = labelled.copy()
+            for part, (strategy_name, part_budget) in enumerate(plan):
+                if part_budget <= 0:
+                    continue
+                chosen = make_strategy(strategy_name, **params).query(
+                    scores=scores, embeddings=emb[pool_pos], labelled=taken, budget=part_budget, rng=rng,
+                    threshold=threshold, expert_positive=expert_positive,
+                )
+                taken[chosen.indices] = True
+                offset = (max(pick_groups) + 1) if pick_groups else 0
+                picks += chosen.indices.tolist()
+                pick_groups += (chosen.groups - chosen.groups.min() + offset).tolist() if chosen.groups.size else []
+                info.update(chosen.info if len(plan) == 1 else {strategy_name: chosen.info})
+            chosen = Selection(np.asarray(picks, dtype=np.int64), np.asarray(pick_groups, dtype=np.int64), info)
             # A ceiling_share of the groups gets experts_per_item independent labels, the rest one.
             oc = self.config.oracle
             groups = np.unique(chosen.groups)

@@ -183,3 +183,61 @@ def test_web_oracle_waits_for_people_then_continues_with_imported_labels(tmp_pat
     assert done.returncode == 0 and "done:" in done.stdout, done.stderr[-2000:]
     metrics = json.loads((project / "rounds" / "r001" / "metrics.json").read_text())
     assert metrics["items_labelled"] == 10 and metrics["expert_expert_kappa"] == 1.0
+
+
+# ------------------------------------------------------------------------ the proxy student, fast end to end
+PROXY_RUN = ["--oracle", "simulated", "--rounds", "3", "--budget", "30", "--seed", "1", "--quiet",
+             "--student-kind", "proxy", "--strategy", "boundary-margin", "--cold-start", "typiclust"]
+
+
+def _metrics(project: Path, t: int) -> dict:
+    text = (project / "rounds" / f"r{t:03d}" / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text  # strict JSON
+    return json.loads(text)
+
+
+def test_proxy_loop_with_cold_start_weak_stage_serving_and_final_model(tmp_path):
+    project = _make_project(tmp_path, "proxy")
+    toml = project / "curate.toml"
+    toml.write_text(toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5"))
+    proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "weak stage: " in proc.stdout and "final model: 90 expert-labelled items" in proc.stdout
+
+    weak = json.loads(_db(project, "select info from steps where step = 'weak'")[0][0])
+    assert weak["source"] == "crowd" and weak["cost"] == pytest.approx(0.1 * weak["weak_labels"])
+    assert weak["weak_labels"] == round(0.8 * N_ITEMS)  # one crowd label per non-test item
+    first = json.loads(_db(project, "select info from steps where round = 0 and step = 'select'")[0][0])
+    assert first["strategy"] == "typiclust+boundary-margin"  # half the first round by the cold start
+    assert first["typiclust"]["by_label"] and first["typiclust"]["budget_positive_side"] == 8
+    later = json.loads(_db(project, "select info from steps where round = 1 and step = 'select'")[0][0])
+    assert later["strategy"] == "boundary-margin" and later["n_candidates"] == 300
+    strategies = dict(_db(project, "select item_id, strategy from selections where round = 0"))
+    assert set(strategies.values()) == {"typiclust+boundary-margin"} and len(strategies) == 30
+
+    for t in range(4):
+        m = _metrics(project, t)
+        assert m["served_round"] <= t and 0 < m["threshold"] < 1
+        assert set(m["kappa_eval_by_model"]) == {str(s) for s in range(t + 1)}
+        if m["served_round"] != t:  # an earlier model served: it was surely better, or M_t predicts one class
+            assert m["one_class"] or max(m["p_earlier_better"].values()) >= 0.9
+            assert "kappa_test" in m["served"]
+    assert _metrics(project, 0)["model"] == "weak-stage model"
+    final = json.loads((project / "rounds" / "final" / "metrics.json").read_text())
+    assert final["items"] == 90 and -1 <= final["kappa_test"]["kappa"] <= 1 and "cv" not in final
+    assert (project / "rounds" / "final" / "model" / "proxy.npz").is_file()
+
+    report = run_cli("report", project)
+    assert report.returncode == 0, report.stderr
+    text = (project / "report" / "report.md").read_text()
+    assert "## Final model" in text and "crowd weak labels at $0.10" in text and "| served |" in text
+
+
+def test_final_model_is_cross_validated_without_a_test_split(tmp_path):
+    project = _make_project(tmp_path, "no-test")
+    proc = run_cli("run", project, *PROXY_RUN, "--test-fraction", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = json.loads((project / "rounds" / "final" / "metrics.json").read_text())
+    assert "kappa_test" not in final and final["cv"]["folds"] == 5 and final["cv"]["items"] == 90
+    assert -1 <= final["cv"]["kappa"]["kappa"] <= 1 and final["cv"]["kappa"]["n"] == 180  # 2 experts per item
+    assert "5-fold cross-validated kappa vs experts" in proc.stdout

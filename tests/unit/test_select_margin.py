@@ -103,7 +103,8 @@ def test_boundary_margin_prefers_mixed_neighbourhoods_and_spreads():
         p[idx] = np.where(np.arange(idx.size) % 2 == 0, rng.uniform(0.55, 0.65, idx.size),
                           rng.uniform(0.35, 0.45, idx.size))
     p[blob == 0] = rng.uniform(0.50, 0.52, 40)  # blob 0 has the very smallest margins, but no mixing
-    sel = query(BoundaryMargin(clusters=4, candidate_factor=12, neighbours=8, min_mix=0.25), x, p, budget=10)
+    sel = query(BoundaryMargin(clusters=4, candidate_factor=12, neighbours=8, min_mix=0.25, spread="round-robin"), x, p,
+                budget=10)
     assert sel.info["n_filled_off_boundary"] == 0
     assert set(blob[sel.indices].tolist()) == {2, 3}  # uncertainty would take blob 0
     assert sel.info["n_regions_used"] == 2
