@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The README's quickstart: the curation loop on Webis Clickbait 2017 (19,459 tweets), then random sampling
-# at the same budget for comparison, then the report. Usage: bash examples/webis/quickstart.sh [WORKDIR]
+# The README's quickstart: the curation loop on Webis Clickbait 2017 (19,459 tweets) with curate's default query
+# strategy, then plain margin (uncertainty) sampling and random sampling at the same budget, then one report that
+# draws all three. Usage: bash examples/webis/quickstart.sh [WORKDIR]   (CURATE_DATA: where the data sets are)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${CURATE_DATA:-../shared/data}/webis-clickbait-17/webis-clickbait-17.jsonl
+if [ ! -f "$DATA" ]; then
+  echo "error: $DATA not found; put the shared data beside the repository or set CURATE_DATA" >&2
+  exit 2
+fi
 WORK=${1:-projects}
-for strategy in boundary-pairs random; do
+for strategy in boundary-margin uncertainty random; do
   project="$WORK/webis-$strategy"
   if [ ! -f "$project/curate.toml" ]; then
     .venv/bin/curate init "$project" --pool "$DATA" \
@@ -15,7 +20,10 @@ for strategy in boundary-pairs random; do
       --seed-examples examples/webis/seed_examples.json --prior 0.25 \
       --gold-field label --crowd-field judgments
   fi
+  # The default (boundary-margin) starts with a TypiClust cold start; the baselines use none.
+  cold=typiclust; [ "$strategy" = boundary-margin ] || cold=none
   # Resumable: running this again continues at the first step not completed.
-  .venv/bin/curate run "$project" --oracle simulated --strategy "$strategy" --rounds 6 --budget 100 --seed 0
+  .venv/bin/curate run "$project" --oracle simulated --strategy "$strategy" --cold-start "$cold" \
+    --rounds 6 --budget 100 --seed 0
 done
-.venv/bin/curate report "$WORK/webis-boundary-pairs" --compare "$WORK/webis-random"
+.venv/bin/curate report "$WORK/webis-boundary-margin" --compare "$WORK/webis-uncertainty" --compare "$WORK/webis-random"

@@ -99,7 +99,9 @@ def cached_embeddings(
     """The pool's embeddings from ``PROJECT/embeddings.npy``, computing them on first use.
 
     The cache is keyed by a hash of the ids, the texts and the model name; a stale cache is
-    recomputed. The file is written atomically (temporary name, then rename).
+    recomputed. The file is written atomically (temporary name, then rename); ``embeddings.json`` records the
+    fingerprint, the model, the shape and the precision that computed them (the loop pins ``auto`` once per project,
+    :meth:`curate.loop.Loop.pin_precision`, so every later step uses the same one).
 
     Returns:
         ``(N, d)`` float16 memory-mapped array (read-only) of unit-norm rows.
@@ -121,7 +123,8 @@ def cached_embeddings(
     np.save(tmp, vecs.astype(np.float16))
     os.replace(tmp, path)
     meta_tmp = meta_path.with_suffix(".json.tmp")
-    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(vecs.shape)}))
+    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(vecs.shape),
+                                    "precision": pick_precision(precision, threads)}))
     os.replace(meta_tmp, meta_path)
     if not path.is_file():  # pragma: no cover - defensive
         raise CurateError(f"{path}: could not write the embeddings cache")

@@ -67,7 +67,7 @@ def _label(project: Project) -> str:
 
 def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Sequence[Project] = ()) -> None:
     """Kappa against expert items labelled (the labels that trained each round's model)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(10.5, 4.8))
     x = [m["items_labelled"] for m in metrics]
     ev = [(xi, m["kappa_eval"]) for xi, m in zip(x, metrics) if math.isfinite(m["kappa_eval"]["kappa"])]
     if ev:
@@ -75,16 +75,21 @@ def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Seque
         ax.plot(xs, [k["kappa"] for k in ks], "o-", color="C0", label="model vs experts (curated eval set)")
         ax.fill_between(xs, [k["low"] for k in ks], [k["high"] for k in ks], color="C0", alpha=0.15)
     if any("kappa_test" in m for m in metrics):
-        kt = [m["kappa_test"] for m in metrics]
-        ax.plot(x, [k["kappa"] for k in kt], "s-", color="C1", label=f"model vs gold (test split) - {_label(project)}")
+        kt = [_served_test(m) for m in metrics]
+        ax.plot(x, [k["kappa"] for k in kt], "s-", color="C1",
+                label=f"served model vs gold (test split) - {_label(project)}")
         ax.fill_between(x, [k["low"] for k in kt], [k["high"] for k in kt], color="C1", alpha=0.15)
     for j, other in enumerate(compare):
         om = round_metrics(other)
         if om and "kappa_test" in om[0]:
-            ax.plot([m["items_labelled"] for m in om], [m["kappa_test"]["kappa"] for m in om], "^--",
-                    color=f"C{j + 4}", label=f"model vs gold (test split) - {_label(other)}")
+            ax.plot([m["items_labelled"] for m in om], [_served_test(m)["kappa"] for m in om], "^--",
+                    color=f"C{j + 4}", label=f"served model vs gold (test split) - {_label(other)}")
+    final = final_metrics(project)
+    if final and "kappa_test" in final:
+        ax.plot([final["items"]], [final["kappa_test"]["kappa"]], "*", color="C1", markersize=13,
+                label=f"final model, all {final['items']} labels, vs gold (test) {final['kappa_test']['kappa']:.2f}")
     ceiling = metrics[-1].get("expert_expert_kappa", math.nan)
-    if math.isfinite(ceiling):
+    if ceiling is not None and math.isfinite(ceiling):
         ax.axhline(ceiling, color="C2", ls="--", label=f"expert-expert kappa (ceiling) {ceiling:.2f}")
     crowd = metrics[-1].get("crowd_gold_kappa_test")
     if crowd and math.isfinite(crowd["kappa"]):
@@ -94,10 +99,15 @@ def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Seque
     ax.set_title("Agreement per round (95 % bootstrap intervals)")
     ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over the points
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _served_test(m: dict) -> dict:
+    """The test kappa of the model a round served (its own student's where no earlier model was served)."""
+    return (m.get("served") or {}).get("kappa_test") or m["kappa_test"]
 
 
 def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> None:
@@ -112,6 +122,7 @@ def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> No
         share = sum(v == project.config.task.positive for v in gold.values()) / len(gold)
         ax.axhline(share, color="gray", ls=":", label=f"gold positive share {share:.2f}")
     ax.set_xlabel("round")
+    ax.set_xticks(rounds)  # whole rounds only
     ax.set_ylabel(f"share of '{project.config.task.positive}'")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)

@@ -93,7 +93,10 @@ def test_bad_label_options(tmp_path, labels, positive, message):
     (["experiment", "cost-sweep", "--budgets", "16,x"], "--budgets '16,x': give comma-separated numbers"),
     (["experiment", "cost-sweep", "--methods", "magic"], "unknown methods/weak sources ['magic']"),
     (["experiment", "cost-sweep", "--shares", "0,1.5"], "shares must lie in [0, 1]"),
-    (["experiment", "label-efficiency", "--strategies", "magic"], "magic"),
+    (["experiment", "label-efficiency", "--conditions", "magic", "--pool", "x.jsonl", "--labels", "a,b",
+      "--positive", "b"], "--conditions: condition 'magic': unknown query strategy 'magic'"),
+    (["experiment", "label-efficiency", "--conditions", "uncertainty+tea", "--project", "x"], "unknown weak source 'tea'"),
+    (["experiment", "label-efficiency", "--student", "big"], "give --project EXISTING"),
 ])
 def test_bad_experiment_options_write_nothing(tmp_path, args, message):
     out = tmp_path / "out"

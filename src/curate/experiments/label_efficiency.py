@@ -4,9 +4,9 @@ Every condition x seed is a project of its own, run by :class:`curate.loop.Loop`
 resumable), from one template project made by ``curate init`` (or an existing one): the same pool, embeddings,
 precision, test split (``loop.split_seed``), simulated experts and student. A condition names what differs:
 
-- ``STRATEGY``: expert labels chosen by that query strategy (``uncertainty``, ``random``, ``cluster-margin``, ...);
-  ``STRATEGY@COLD``: a cold-start strategy for the first round (``cluster-margin@typiclust``); ``default``: the
-  ``[selection]`` defaults of curate (strategy and cold start);
+- ``STRATEGY``: expert labels chosen by that query strategy (``uncertainty``, ``random``, ``cluster-margin``, ...)
+  with the template's other ``[selection]`` settings; ``STRATEGY@COLD``: a cold-start strategy for the first round
+  (``cluster-margin@typiclust``); ``default``: every ``[selection]`` setting at curate's default;
 - ``...+crowd`` / ``...+scout``: a weak stage first (sequential SFT on one crowd judgment per pool item, or on the
   scout's own predictions, free), then the expert rounds from the weak-stage model;
 - ``crowd-all`` / ``gold-all`` / ``scout-all``: the student trained on that label for every pool item, no expert
@@ -57,6 +57,7 @@ class Condition:
     cold_start: str
     weak: str  # "none" or a weak source
     rounds_override: int | None = None  # 0 for the all-label baselines
+    defaults: bool = False  # "default": every [selection] setting at curate's default, not the template's
 
     @classmethod
     def parse(cls, name: str) -> "Condition":
@@ -75,7 +76,8 @@ class Condition:
             raise ValueError(f"condition {name!r}: unknown weak source {weak!r}; known: {', '.join(WEAK_SOURCES)}")
         strategy, _, cold = base.partition("@")
         defaults = SelectionConfig()
-        if strategy == "default":
+        is_default = strategy == "default"
+        if is_default:
             strategy, cold = defaults.strategy, cold or defaults.cold_start
         cold = cold or "none"
         known_cold = SelectionConfig.model_fields["cold_start"].annotation.__args__
@@ -84,7 +86,7 @@ class Condition:
                              f"known: {', '.join(sorted(STRATEGIES))}, default")
         if cold not in known_cold:
             raise ValueError(f"condition {name!r}: unknown cold start {cold!r}; known: {', '.join(known_cold)}")
-        return cls(name, strategy, cold, weak)
+        return cls(name, strategy, cold, weak, defaults=is_default)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -128,6 +130,8 @@ def _run_config(base: ProjectConfig, cond: Condition, *, seed: int, split_seed: 
                 student: str, precision: str, expert_kappa: float, bootstrap: int) -> ProjectConfig:
     data = base.model_dump(mode="json")
     data["database"] = None
+    if cond.defaults:
+        data["selection"] = SelectionConfig(embedding_model=base.selection.embedding_model).model_dump(mode="json")
     data["selection"].update(strategy=cond.strategy, cold_start=cond.cold_start)
     data["student"].update(kind=student, weak_labels=cond.weak, precision=precision)
     r = rounds if cond.rounds_override is None else cond.rounds_override
