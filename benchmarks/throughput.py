@@ -53,7 +53,7 @@ SHARED_DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" /
 WEBIS = SHARED_DATA / "webis-clickbait-17" / "webis-clickbait-17.jsonl"
 MODEL = "bundled:all-MiniLM-L6-v2"
 LABELS = ["no-clickbait", "clickbait"]
-STRATEGIES = ("boundary-pairs", "uncertainty", "random")
+STRATEGIES = ("boundary-margin", "typiclust", "boundary-pairs", "uncertainty", "random")
 SEED = 0
 
 # The synthetic selection pool: unit rows of dimension DIM around CENTRES Gaussian centres on the sphere.
@@ -515,11 +515,15 @@ def selection_bytes(name: str, n: int, info: dict[str, Any]) -> float:
     """The bytes a selection must move at the least (its memory-bound floor), by strategy.
 
     boundary-pairs: one read of the ``n x d`` float16 embeddings (the nearest-centroid pass) plus one write of the
-    ``n x K`` float32 distance matrix; uncertainty: the float32 scores and the bool labelled mask; random: the mask.
+    ``n x K`` float32 distance matrix; boundary-margin (the candidates' neighbour search) and typiclust (the
+    nearest-centroid pass): one read of the embeddings plus scores and mask; uncertainty: the float32 scores and the
+    bool labelled mask; random: the mask.
     """
     if name == "boundary-pairs":
         k = int(info.get("n_clusters_positive", 0)) + int(info.get("n_clusters_benign", 0))
         return float(n) * (DIM * 2 + k * 4)
+    if name in ("boundary-margin", "typiclust"):  # one read of the embeddings (neighbour search / assignment)
+        return float(n) * (DIM * 2 + 5)
     return float(n) * (5 if name == "uncertainty" else 1)
 
 
@@ -607,13 +611,14 @@ def measure_round(work: Path, plan: Plan, threads: int, arch: Arch,
     scout = stage("score", 0, "score: round 0, prompt-only scout (from the embeddings)")
 
     steps = [stage("score", 1, "score: M_1 on the whole pool"), stage("evaluate", 1, "evaluate: M_1"),
-             stage("select", 0, "select: boundary-pairs, budget 100"), stage("label", 0, "label: simulated experts"),
+             stage("select", 0, "select: the default (TypiClust cold start in round 0), budget 100"),
+             stage("label", 0, "label: simulated experts"),
              stage("split", 0, "split: fine-tune / eval"), stage("train", 0, "train: fine-tune M_1")]
     score_work = forward_work(texts, lengths, batch_size=128, max_length=student.max_length, arch=arch)
     steps[0].update(work=score_work["flops"], limit=f"matmul {precision}")
     sel_info = steps[2]["info"]
     n_selectable = len(texts) - sum(1 for s in splits.values() if s == "test")
-    steps[2].update(work=selection_bytes("boundary-pairs", n_selectable, sel_info), limit="copy bandwidth")
+    steps[2].update(work=selection_bytes("typiclust", n_selectable, sel_info), limit="copy bandwidth")
     train_info = steps[5]["info"]
     ft_pos = [proj.position[i] for i, s in splits.items() if s == "finetune"]
     flops = train_work(lengths[ft_pos], epochs=int(train_info["epochs"]), batch_size=student.batch_size,

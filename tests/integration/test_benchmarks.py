@@ -63,7 +63,7 @@ def test_json_has_every_section_and_finite_positive_figures(quick):
         assert r["items_per_s"] > 0 and r["gflop_per_s"] > 0 and r["fraction_of_peak"] > 0
 
     selection = {(r["strategy"], r["n_items"]): r for r in result["selection"]}
-    assert set(selection) == {(s, 20_000) for s in ("boundary-pairs", "uncertainty", "random")}
+    assert set(selection) == {(s, 20_000) for s in ("boundary-margin", "typiclust", "boundary-pairs", "uncertainty", "random")}
     for r in selection.values():
         assert r["selected"] == 100 and r["seconds"] > 0
         assert r["peak_rss_bytes"] >= r["baseline_rss_bytes"] > 0
