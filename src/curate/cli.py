@@ -296,7 +296,9 @@ def _numbers(value: str, what: str, kind=int) -> tuple:
 
 
 def _experiment_command() -> str:
-    return "curate " + " ".join(sys.argv[1:])
+    import shlex
+
+    return "curate " + shlex.join(sys.argv[1:])
 
 
 @experiment_app.command("label-efficiency")
