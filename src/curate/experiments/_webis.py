@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, roc_auc_score
@@ -24,6 +23,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from curate.agreement import cohen_kappa
 from curate.config import BUNDLED_MODEL, SelectionConfig
 from curate.embed import embed_texts
+from curate.experiments.label_efficiency import _clean, _interval  # noqa: F401  (cost_sweep imports them here)
 from curate.models.scout import EmbeddingScout, build_label_vectors
 from curate.select import make_strategy
 
@@ -76,36 +76,9 @@ def _metrics(gold: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"kappa": cohen_kappa(gold, pred), "f1": float(f1_score(gold, pred, zero_division=0)), "auroc": auroc}
 
 
-def _interval(values: Sequence[float]) -> dict[str, float | int | None]:
-    """Mean and 95 % Student-t interval over seeds (``low``/``high`` None for fewer than 2 finite values)."""
-    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = float(v.mean())
-    if v.size < 2:
-        return {"mean": mean, "low": None, "high": None, "n": 1}
-    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(v.size)}
-
-
 def _aggregate(per_seed: list[dict[str, float]]) -> dict[str, dict]:
     """Per metric, :func:`_interval` over the seeds' dicts."""
     return {k: _interval([d.get(k) for d in per_seed]) for k in per_seed[0]} if per_seed else {}
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, int dict keys -> str."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def _scout(labels: tuple[str, str], pool_emb: np.ndarray, prior: float) -> EmbeddingScout:

@@ -314,11 +314,11 @@ def run_label_efficiency(
                                   student=student, precision=precision, expert_kappa=expert_kappa,
                                   bootstrap=bootstrap)
                 folder = prepare_run(template, work / cond.name.replace("/", "_") / f"seed{seed}", cfg)
-                t0 = time.perf_counter()
                 project = Project.open(folder)
                 result = Loop(project, progress=False, log=lambda s, c=cond.name, sd=seed: log(f"[{c} seed {sd}] {s}")).run()
+                # the steps' own recorded seconds: right for a run resumed over several invocations too
+                timing[cond.name].append(sum(r["seconds"] for r in project.store.step_records()))
                 project.store.close()
-                timing[cond.name].append(time.perf_counter() - t0)
                 final = result.final or {}
                 runs[cond.name].append({
                     "seed": seed, "stop_reason": result.stop_reason,

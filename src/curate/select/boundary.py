@@ -30,19 +30,13 @@ import numpy as np
 
 from curate.runtime import import_faiss
 from curate.select.base import Selection, check_query_args
+from curate.select.regions import unit_rows
 from curate.select.uncertainty import margin_order
 
 faiss = import_faiss()  # after torch: see import_faiss
 
 _CHUNK = 32768  # rows converted to float32 at a time (48 MiB at d = 384)
 _FIRST_DEPTH = 8  # neighbours per item in the first candidate search of a cluster pair
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """``(n, d)`` rows as a new float32 array of unit rows (zero rows stay zero)."""
-    x = np.array(x, dtype=np.float32)
-    x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-12)[:, None]
-    return x
 
 
 def _split(values: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
@@ -57,8 +51,8 @@ def _greedy_matching(
     built from each query item's ``depth`` nearest targets (exact ``IndexFlatL2`` search; ties by distance, then
     query, then target position)."""
     index = faiss.IndexFlatL2(embeddings.shape[1])
-    index.add(_unit_rows(embeddings[target]))
-    dist, nn = index.search(_unit_rows(embeddings[query]), depth)
+    index.add(unit_rows(embeddings[target]))
+    dist, nn = index.search(unit_rows(embeddings[query]), depth)
     rows, nn = np.repeat(np.arange(query.size), depth), nn.ravel()
     order = np.lexsort((nn, rows, dist.ravel()))
     used_q, used_t, pairs = set(), set(), []
@@ -204,8 +198,8 @@ class BoundaryPairs:
             max_points_per_centroid=self.max_points_per_centroid,
             init_method=faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS,
         )
-        kmeans.train(_unit_rows(embeddings[sample]))
-        return _unit_rows(kmeans.centroids)  # faiss leaves them unnormalised when k == sample size
+        kmeans.train(unit_rows(embeddings[sample]))
+        return unit_rows(kmeans.centroids)  # faiss leaves them unnormalised when k == sample size
 
     def _cluster(
         self, embeddings: np.ndarray, positive: np.ndarray, labelled: np.ndarray, rng: np.random.Generator
@@ -219,7 +213,7 @@ class BoundaryPairs:
         assign = np.empty(n, dtype=np.int64)
         for start in range(0, n, _CHUNK):
             rows = slice(start, start + _CHUNK)
-            dist[rows] = np.sqrt(np.maximum(2.0 - 2.0 * (_unit_rows(embeddings[rows]) @ centroids.T), 0.0))
+            dist[rows] = np.sqrt(np.maximum(2.0 - 2.0 * (unit_rows(embeddings[rows]) @ centroids.T), 0.0))
             same = positive[rows, None] == own_label[None, :]
             assign[rows] = np.argmin(np.where(same, dist[rows], np.inf), axis=1)
         own = dist[np.arange(n), assign]
@@ -302,7 +296,7 @@ class BoundaryPairs:
                     a, b = cluster_pairs[c]
                     streams[c] = self._pairs(embeddings, self._side(cl, a, b), self._side(cl, b, a))
                 for a, b in streams[c]:  # its next acceptable pair; an exhausted cluster pair leaves the rotation
-                    pair = _unit_rows(embeddings[[a, b]])
+                    pair = unit_rows(embeddings[[a, b]])
                     close = np.sqrt(np.maximum(2.0 - 2.0 * pair @ vectors[: len(chosen)].T, 0.0))
                     if a in chosen or b in chosen or bool((close < self.near_duplicate_distance).any()):
                         skipped += 1
