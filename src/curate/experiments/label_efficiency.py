@@ -341,6 +341,7 @@ def run_label_efficiency(
         "machine": {**_machine(precision), "sklearn": sklearn.__version__},
         "elapsed_s": time.perf_counter() - t_start,
         "seconds_per_run": {c: _interval(v) for c, v in timing.items()},
+        "run_seconds_total": float(sum(sum(v) for v in timing.values())),
         "settings": {
             "template": str(template), "pool": base.task.source, "n_items": len(tpl.ids),
             "labels": base.task.labels, "positive": base.task.positive, "gold_field": base.task.gold_field,
@@ -406,8 +407,10 @@ def write_markdown(results: dict, path: Path) -> None:
         f"{s['n_items']} items, test split fixed by seed {s['split_seed']}; {s['seeds']} seed(s); rounds of "
         f"{s['round_size']}; {s['experts_per_item']} simulated experts per item (pairwise kappa {s['expert_kappa']}); "
         f"precision {s['precision']}.", "",
-        f"Machine: {m['cpu_model']}, {m['cores_usable']} cores, torch {m['torch']}; run {results['date']}, "
-        f"{results['elapsed_s'] / 60:.1f} min.", "",
+        f"Machine: {m['cpu_model']}, {m['cores_usable']} cores, torch {m['torch']}; written {results['date']}; the "
+        f"runs' recorded steps took {results['run_seconds_total'] / 60:.1f} min in all (mean per run and condition: "
+        + ", ".join(f"{c} {v['mean']:.0f} s" for c, v in results["seconds_per_run"].items() if v["mean"] is not None)
+        + "; a rerun only resumes).", "",
         f"Command: `{results['command']}`", "",
         "Cells: test Cohen's kappa against gold of the model the loop serves after that many expert-labelled items, "
         "mean over seeds [95 % Student-t interval]. Column 0: the round-0 model (the scout, or the weak-stage model).",
