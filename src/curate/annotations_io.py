@@ -37,22 +37,27 @@ File formats (one record per annotation):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import secrets
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from xml.sax.saxutils import quoteattr
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from curate.errors import CurateError
 from curate.oracle.base import Annotation
 from curate.store import Store
 from curate.store import adjudications as adjudications_table
 from curate.store import annotations as annotations_table
+from curate.store import annotators as annotators_table
+from curate.validation import JSONProblem, LabelRules, annotator_name_problem, loads_strict, round_limit
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -69,7 +74,7 @@ LS_FROM_NAME = "label"  # the <Choices> tag's name in labelstudio_label_config
 LS_TO_NAME = "text"  # the <Text> tag's name
 _SUFFIX_FORMAT = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "labelstudio"}
 _KINDS = ("annotation", "adjudication")
-_ANNOTATOR_MAX = 128  # the annotations.annotator column's length
+ON_EXCESS = ("refuse", "keep-first")  # what import does with labels beyond an item's label need
 _SHOW_MAX = 60
 
 
@@ -364,8 +369,13 @@ class _Checker:
         ):
             raise self.fail(where, f"{field} is {_show(value)}, not an annotator name", "give the annotator's name")
         name = str(value)
-        if len(name) > _ANNOTATOR_MAX:
-            raise self.fail(where, f"annotator name is {len(name)} characters long", f"use at most {_ANNOTATOR_MAX}")
+        problem = annotator_name_problem(name)
+        if problem is not None:
+            raise self.fail(
+                where,
+                f"{field} {_show(name)} {problem}",
+                "give the annotator's name as registered (`curate annotators add` applies the same rules)",
+            )
         return name
 
     def label(self, where: str, value: Any) -> str:
@@ -409,7 +419,7 @@ class _Checker:
             if not isinstance(value, str):
                 raise ValueError
             return _parse_time(value)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             raise self.fail(
                 where,
                 f"created_at {_show(value)} is not an ISO 8601 time",
@@ -428,6 +438,11 @@ def _read_text(path: Path) -> str:
         raise _fail(
             path, None, f"cannot be read ({exc.strerror or exc})", "check the path and its permissions"
         ) from None
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                          (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise _fail(path, "line 1", f"is {encoding} text (it starts with a {encoding} byte-order mark)",
+                        "save the file as UTF-8")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -455,7 +470,9 @@ def _read_jsonl(check: _Checker, text: str) -> list[_Record]:
             continue
         where = f"line {n}"
         try:
-            obj = json.loads(line)
+            obj = loads_strict(line, strings=False)
+        except JSONProblem as exc:
+            raise check.fail(where, exc.msg, exc.fix) from None
         except json.JSONDecodeError as exc:
             raise check.fail(where, f"not valid JSON ({exc.msg})", "write one JSON object per line") from None
         if not isinstance(obj, dict):
@@ -577,7 +594,9 @@ def _ls_label(check: _Checker, where: str, result: Any) -> str:
 def _read_labelstudio(check: _Checker, text: str) -> tuple[list[_Record], int]:
     """Records, and the number of records ignored: cancelled annotations and curate adjudications (``meta``)."""
     try:
-        tasks = json.loads(text)
+        tasks = loads_strict(text, strings=False)
+    except JSONProblem as exc:
+        raise check.fail(None, exc.msg, exc.fix) from None
     except json.JSONDecodeError as exc:
         raise check.fail(
             f"line {exc.lineno}", f"not valid JSON ({exc.msg})", "give Label Studio's JSON export unchanged"
@@ -631,12 +650,24 @@ def _read_labelstudio(check: _Checker, text: str) -> tuple[list[_Record], int]:
     return records, ignored
 
 
-def import_annotations(project, path: Path, *, round_index: int, fmt: str | None = None) -> dict:
-    """Import labels from a file into the project's database.
+def import_annotations(
+    project,
+    path: Path,
+    *,
+    round_index: int,
+    fmt: str | None = None,
+    register_annotators: bool = False,
+    on_excess: str = "refuse",
+) -> dict:
+    """Import labels from a file into the project's database, under the rules the labelling app obeys.
 
-    Every record is validated first; if any is bad nothing is written. Then all are inserted in one
-    transaction, skipping the (item, annotator) pairs the database already holds (whatever their label),
-    so importing the same file twice adds nothing.
+    The file is read and every record checked (format, fields, item, annotator name, label, round);
+    then, in one exclusive transaction, each record passes :meth:`curate.validation.LabelRules.check`
+    (the labelling app's and the loop's rules: the annotator is registered, the round is at most the
+    project's last one, ``created_at`` lies between 2000-01-01 and now, and an item never gets more
+    labels than its selection's ``labels_needed``) and is inserted. If any record breaks a rule, nothing
+    is written. (item, annotator) pairs the database already holds are skipped (whatever their label), so
+    importing the same file twice adds nothing.
 
     Args:
         project: the :class:`curate.project.Project`.
@@ -646,13 +677,20 @@ def import_annotations(project, path: Path, *, round_index: int, fmt: str | None
             (as :func:`export_annotations` and :func:`export_tasks_labelstudio` write them).
         fmt: ``"jsonl"``, ``"csv"`` or ``"labelstudio"``; None: from the suffix (``.jsonl``/``.ndjson``,
             ``.csv``, ``.json``).
+        register_annotators: register the file's annotators that are not registered yet (same name rules
+            as ``curate annotators add``; they get no working sign-in token: ``curate annotators rotate``
+            gives one). False: an unregistered annotator is refused.
+        on_excess: what to do with a label that would give an item more labels than it needs:
+            ``"refuse"`` the whole import, or ``"keep-first"``: keep the labels already stored and the
+            file's first ones (in file order) up to the need, and drop the rest.
 
     Returns:
-        ``{"added": int, "skipped_existing": int, "ignored": int}``: annotations inserted; annotations
-        whose (item, annotator) was already in the database; records not imported by design
-        (``kind="adjudication"`` rows, a Label Studio task's ``meta.curate_adjudication``, cancelled Label
-        Studio annotations). ``created_at`` is kept when the
-        file gives it, else the import time.
+        ``{"added": int, "skipped_existing": int, "ignored": int, "over_need": int, "registered": [str]}``:
+        annotations inserted; annotations whose (item, annotator) was already in the database; records
+        not imported by design (``kind="adjudication"`` rows, a Label Studio task's
+        ``meta.curate_adjudication``, cancelled Label Studio annotations); labels dropped by
+        ``on_excess="keep-first"``; annotators registered. ``created_at`` is kept when the file gives it,
+        else the import time.
 
     Raises:
         CurateError: one line naming the file, the line (``task N annotation M`` for Label Studio) and the
@@ -661,9 +699,16 @@ def import_annotations(project, path: Path, *, round_index: int, fmt: str | None
             (item_id, annotator, label; Label Studio: data.item_id/data.id, completed_by, a choices
             result) is missing; an item id is not in the pool; a label is not one of the task's labels;
             a round or time is malformed; an annotator labels the same item twice in the file; the file
-            holds no annotation at all.
+            holds no annotation at all; an annotator name breaks the name rules, or is not registered
+            (without ``register_annotators``); a round is beyond the project's last round; a time is
+            before 2000 or in the future; a label exceeds its item's need (with ``on_excess="refuse"``);
+            ``on_excess`` is unknown.
     """
     path = Path(path)
+    if isinstance(round_index, bool) or not isinstance(round_index, int) or round_index < 0:
+        raise CurateError(f"--round {round_index!r}: not a round number; give a whole number >= 0")
+    if on_excess not in ON_EXCESS:
+        raise CurateError(f"--on-excess {on_excess!r} is not supported; use one of {', '.join(ON_EXCESS)}")
     if fmt is None:
         fmt = _SUFFIX_FORMAT.get(path.suffix.lower())
         if fmt is None:
@@ -701,11 +746,49 @@ def import_annotations(project, path: Path, *, round_index: int, fmt: str | None
     if not records and not ignored:
         raise check.fail(None, "holds no annotations", "label the items first, then export and import them")
 
-    added = skipped = 0
+    added = skipped = over = 0
+    registered: list[str] = []
     store = project.store
+    now = time.time()
     with store.exclusive_transaction() as conn:
+        rules = LabelRules(
+            project.config.task.labels,
+            project.position,
+            max_round=round_limit(conn, project.config.loop.rounds),
+            registered=True,
+        )
+        known_names = {row[0] for row in conn.execute(select(annotators_table.c.name))}
         for r in records:
-            if not store.add_annotation(conn, Annotation(r.item_id, r.annotator, r.label, r.round)):
+            if r.annotator not in known_names:
+                if not register_annotators:
+                    raise check.fail(
+                        r.where,
+                        f"annotator {r.annotator!r} is not registered in this project",
+                        f"register them first (`curate annotators add {project.path} NAME`), or import with "
+                        "--register-annotators",
+                    )
+                conn.execute(
+                    insert(annotators_table).values(
+                        name=r.annotator,
+                        token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),  # no one holds this token
+                        is_admin=False,
+                        created_at=now,
+                    )
+                )
+                known_names.add(r.annotator)
+                registered.append(r.annotator)
+            ann = Annotation(r.item_id, r.annotator, r.label, r.round)
+            rejection = rules.check(conn, ann, created_at=r.created_at, now=now)
+            if rejection is not None and rejection.rule == "need" and on_excess == "keep-first":
+                over += 1
+                continue
+            if rejection is not None:
+                fix = rejection.fix
+                if rejection.rule == "need":
+                    fix = ("drop the extra labels from the file, or import with --on-excess keep-first to keep the "
+                           "first ones up to the need")
+                raise check.fail(r.where, rejection.problem, fix)
+            if not store.add_annotation(conn, ann):
                 skipped += 1
                 continue
             added += 1
@@ -715,4 +798,5 @@ def import_annotations(project, path: Path, *, round_index: int, fmt: str | None
                     .where(annotations_table.c.item_id == r.item_id, annotations_table.c.annotator == r.annotator)
                     .values(created_at=r.created_at)
                 )
-    return {"added": added, "skipped_existing": skipped, "ignored": ignored}
+    return {"added": added, "skipped_existing": skipped, "ignored": ignored, "over_need": over,
+            "registered": registered}

@@ -8,11 +8,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from curate.config import TaskConfig, save_config, validate_config
 from curate.errors import CurateError
@@ -31,17 +33,43 @@ def _friendly(fn):
         try:
             return fn(*args, **kwargs)
         except CurateError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # The message is plain text (it may quote a file's content: no markup, no emoji codes) on one line.
+            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+            err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
 
 
 def _split_labels(labels: str) -> list[str]:
-    out = [x.strip() for x in labels.split(",") if x.strip()]
-    if len(out) < 2:
-        raise CurateError(f"--labels {labels!r}: give at least two comma-separated labels, e.g. --labels no,yes")
-    return out
+    """The labels of ``--labels A,B,...``, exactly as written between the commas.
+
+    Raises:
+        CurateError: fewer than two labels; an empty label (``a,,b``, a comma at either end); a label with
+            spaces at its start or end (``a, b``); a label given twice; a control character or lone surrogate
+            in a label. A label cannot contain a comma.
+    """
+    example = "e.g. --labels no,yes"
+    parts = labels.split(",")
+    if len(parts) < 2:
+        raise CurateError(f"--labels {labels!r}: give at least two comma-separated labels, {example}")
+    for k, part in enumerate(parts, start=1):
+        if not part.strip():
+            raise CurateError(f"--labels {labels!r}: label {k} of {len(parts)} is empty (two commas in a row, or a "
+                              f"comma at the start or end); separate the labels by single commas, {example}")
+        if part != part.strip():
+            tidy = ",".join(p.strip() for p in parts)
+            raise CurateError(f"--labels {labels!r}: label {part!r} has spaces at its start or end, which would "
+                              f"be part of the label; write --labels {tidy!r} (a label cannot contain a comma)")
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in part):
+            raise CurateError(f"--labels {labels!r}: label {part!r} holds a control character or a lone "
+                              f"surrogate; use visible characters, {example}")
+    seen: set[str] = set()
+    for part in parts:
+        if part in seen:
+            raise CurateError(f"--labels {labels!r}: label {part!r} is given twice; give each label once")
+        seen.add(part)
+    return parts
 
 
 def _read_text_file(path: Path, what: str) -> str:
@@ -93,16 +121,28 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
     """What ``curate init`` does with its options (shared with ``curate experiment``)."""
     if (prompt is None) == (prompt_file is None):
         raise CurateError("give the policy prompt with exactly one of --prompt TEXT or --prompt-file FILE")
+    from curate.validation import JSONProblem, loads_strict, text_fix, text_problem
+
     prompt_text = prompt if prompt is not None else _read_text_file(prompt_file, "policy prompt")
+    for flag, value in (("--prompt" if prompt is not None else str(prompt_file), prompt_text),
+                        ("--negative-description", negative_description)):
+        problem = text_problem(value) if value else None
+        if problem is not None:
+            raise CurateError(f"{flag}: the text {problem}; {text_fix(value)}")
     scout: dict = {"prior": prior}
     if negative_description:
         scout["negative_description"] = negative_description
     if seed_examples is not None:
         try:
-            scout["seed_examples"] = json.loads(_read_text_file(seed_examples, "seed examples"))
+            scout["seed_examples"] = loads_strict(_read_text_file(seed_examples, "seed examples"))
         except json.JSONDecodeError as exc:
             raise CurateError(f"{seed_examples}: line {exc.lineno}: not valid JSON ({exc.msg}); expected {{label: [texts]}}") from None
-    task_data = dict(labels=_split_labels(labels), positive=positive, prompt=prompt_text, text_field=text_field,
+        except JSONProblem as exc:
+            raise CurateError(f"{seed_examples}: {exc.msg}; {exc.fix}") from None
+    label_list = _split_labels(labels)
+    if positive not in label_list:
+        raise CurateError(f"--positive {positive!r} is not one of --labels {label_list}; give one of them")
+    task_data = dict(labels=label_list, positive=positive, prompt=prompt_text, text_field=text_field,
                      id_field=id_field, gold_field=gold_field, crowd_field=crowd_field)
     task = validate_config({"task": task_data}, "--labels/--positive/--prompt").task
     from curate.project import init_project
@@ -205,29 +245,102 @@ def annotators_add(
     project: Path = typer.Argument(..., help="Project folder."),
     name: str = typer.Argument(..., help="The annotator's name (unique)."),
     admin: bool = typer.Option(False, "--admin", help="May see progress, agreement, disagreements, adjudicate, export."),
+    expires_in: Optional[int] = typer.Option(None, "--expires-in", help="The token is refused after this many days (default: never expires)."),
+    expires: Optional[str] = typer.Option(None, "--expires", help="The token is refused from 00:00 UTC of this date, YYYY-MM-DD."),
 ) -> None:
     """Add an annotator and print their personal access token (only its hash is stored: keep it)."""
     from curate.project import Project
-    from curate.web.auth import add_annotator
+    from curate.web.auth import add_annotator, expiry_time
 
-    token = add_annotator(Project.open(project).store, name, admin=admin)
+    expires_at = expiry_time(expires_in, expires)
+    token = add_annotator(Project.open(project).store, name, admin=admin, expires_at=expires_at)
     typer.echo(token)
+
+
+def _when(t: float | None, default: str) -> str:
+    import datetime as dt
+
+    if t is None:
+        return default
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@annotators_app.command("list")
+@_friendly
+def annotators_list(project: Path = typer.Argument(..., help="Project folder.")) -> None:
+    """List the annotators: name, role, created, expires, revoked (never a token or its hash)."""
+    import time
+
+    from curate.project import Project
+    from curate.web.auth import list_annotators
+
+    rows = list_annotators(Project.open(project).store)
+    if not rows:
+        typer.echo(f"no annotators yet; add one with `curate annotators add {project} NAME`")
+        return
+    now = time.time()
+    table = [("name", "role", "created", "expires", "revoked")]
+    for r in rows:
+        expires = _when(r["expires_at"], "never")
+        if r["expires_at"] is not None and r["expires_at"] <= now:
+            expires += " (expired)"
+        table.append((r["name"], "admin" if r["is_admin"] else "expert", _when(r["created_at"], "-"), expires,
+                      _when(r["revoked_at"], "no")))
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@annotators_app.command("revoke")
+@_friendly
+def annotators_revoke(
+    project: Path = typer.Argument(..., help="Project folder."),
+    name: str = typer.Argument(..., help="The annotator whose token stops working."),
+) -> None:
+    """Revoke an annotator's token: refused from the next request on, even by a running server (labels stay)."""
+    from curate.project import Project
+    from curate.web.auth import revoke_annotator
+
+    if revoke_annotator(Project.open(project).store, name):
+        typer.echo(f"revoked the token of {name.strip()}; `curate annotators rotate {project} {name.strip()}` issues a new one")
+    else:
+        typer.echo(f"the token of {name.strip()} was already revoked")
+
+
+@annotators_app.command("rotate")
+@_friendly
+def annotators_rotate(
+    project: Path = typer.Argument(..., help="Project folder."),
+    name: str = typer.Argument(..., help="The annotator who gets a new token."),
+    expires_in: Optional[int] = typer.Option(None, "--expires-in", help="The new token is refused after this many days (default: never expires)."),
+    expires: Optional[str] = typer.Option(None, "--expires", help="The new token is refused from 00:00 UTC of this date, YYYY-MM-DD."),
+) -> None:
+    """Print a new token for an annotator (shown once); the old one is refused from now on (a revoked annotator is
+    re-admitted)."""
+    from curate.project import Project
+    from curate.web.auth import expiry_time, rotate_token
+
+    expires_at = expiry_time(expires_in, expires)
+    typer.echo(rotate_token(Project.open(project).store, name, expires_at=expires_at))
 
 
 @app.command()
 @_friendly
 def serve(
     project: Path = typer.Argument(..., help="Project folder."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep 127.0.0.1 behind a reverse proxy)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help="A host name the app answers to besides 127.0.0.1 and localhost (repeatable; *.example.org for subdomains); other Host headers get 400."),
+    max_failed_signins: int = typer.Option(10, "--max-failed-signins", help="Wrong tokens per client address per minute before 429 (0: no limit)."),
 ) -> None:
     """Serve the labelling app: experts label the current round's items; admins follow agreement."""
     from curate.project import Project
-    from curate.web.app import serve as serve_app
+    from curate.web.app import check_serve_options, serve as serve_app
 
+    check_serve_options(host, port, allowed_host, max_failed_signins)
     Project.open(project)  # a clear error before the server starts
     typer.echo(f"labelling app on http://{host}:{port}/ (stop with Ctrl-C)")
-    serve_app(project, host, port)
+    serve_app(project, host, port, allowed_hosts=allowed_host, max_failed_signins=max_failed_signins)
 
 
 @app.command("export")
@@ -265,14 +378,25 @@ def import_cmd(
     file: Path = typer.Argument(..., help="JSON Lines, CSV (item_id, annotator, label) or a Label Studio JSON export."),
     round_index: int = typer.Option(..., "--round", help="The round for records that name none (a file's own round wins)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or labelstudio (default: from the suffix)."),
+    register_annotators: bool = typer.Option(False, "--register-annotators", help="Register the file's annotators that are not registered yet (same name rules as `annotators add`; no sign-in token until `annotators rotate`). Default: refuse them."),
+    on_excess: str = typer.Option("refuse", "--on-excess", help="Labels beyond an item's label need: refuse (default: nothing is imported) or keep-first (keep the stored and the file's first labels up to the need, drop the rest)."),
 ) -> None:
-    """Import annotations (validated first; nothing is written if any line is bad; re-importing adds nothing)."""
+    """Import annotations under the labelling app's rules (registered annotators, the task's labels, pool items, the
+    project's rounds, sane times, each item's label need); nothing is written if any line is bad; re-importing adds
+    nothing."""
     from curate.annotations_io import import_annotations
     from curate.project import Project
 
-    result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt)
-    typer.echo(f"added {result['added']} annotations, {result['skipped_existing']} were already there, "
+    result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt,
+                                register_annotators=register_annotators, on_excess=on_excess)
+    message = (f"added {result['added']} annotations, {result['skipped_existing']} were already there, "
                f"{result['ignored']} ignored (adjudications, cancelled Label Studio annotations)")
+    if result["over_need"]:
+        message += f", {result['over_need']} dropped (their items already had the labels they need)"
+    if result["registered"]:
+        message += (f"; registered {len(result['registered'])} annotators without a sign-in token "
+                    f"(`curate annotators rotate {project} NAME` gives one): {', '.join(result['registered'])}")
+    typer.echo(message)
 
 
 experiment_app = typer.Typer(no_args_is_help=True,

@@ -239,7 +239,9 @@ class ProjectConfig(_Strict):
 def _format_validation_error(path: Path, err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    return f"{path}: field {where}: {first['msg']} (fix it in {path.name})"
+    # A settings file is fixed in that file; command-line options (``--labels/--positive``) in those options.
+    fix = str(path) if str(path).startswith("--") else path.name
+    return f"{path}: field {where}: {first['msg']} (fix it in {fix})"
 
 
 def load_config(project: Path) -> ProjectConfig:

@@ -53,6 +53,7 @@ from curate.progress import progress_callback
 from curate.project import Project
 from curate.runtime import pick_precision
 from curate.select import Selection, make_strategy
+from curate.validation import LabelRules
 
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
               "train": 6, "weak": 9, "final": 10, "cv": 11}
@@ -630,12 +631,20 @@ class Loop:
             have.setdefault(a["item_id"], set()).add(a["annotator"])
         missing = sum(max(0, n - len(have.get(i, ()))) for i, n in needs)
         delay = self.config.oracle.seconds_per_label
+        # The rules every label obeys, whoever brings it (the labelling app and `curate import` too). Simulated
+        # experts are not accounts: no registration. An answer for an item that meanwhile got all its labels
+        # (people labelling it in the app) is dropped; any other broken rule is an error of the oracle.
+        rules = LabelRules(self.config.task.labels, self.project.position, registered=False)
         with progress_callback("labelling", total=missing, enabled=self.progress and missing > 0) as advance:
             for ann in oracle.annotate(needs, have, t):
                 if delay:
                     time.sleep(delay)
-                with self.store.transaction() as conn:
-                    if self.store.add_annotation(conn, ann):
+                with self.store.exclusive_transaction() as conn:
+                    rejection = rules.check(conn, ann)
+                    if rejection is not None and rejection.rule != "need":
+                        raise CurateError(f"round {t}: the {type(oracle).__name__} oracle's label of item "
+                                          f"{ann.item_id!r} by {ann.annotator!r} is refused: {rejection}")
+                    if rejection is None and self.store.add_annotation(conn, ann):
                         have.setdefault(ann.item_id, set()).add(ann.annotator)
                 advance(1)
         # Recount and record completion under the write lock, so an expert's undo in the web app cannot

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.validation import JSONProblem, loads_strict, text_problem
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_pool", "read_pool", "write_pool"]
 
@@ -37,6 +38,12 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = _JSONL_SUFFIXES + _CSV_SUFFIXES + _PARQUET
 
 _MISSING: Any = object()  # a JSON Lines row without the key (as opposed to an explicit null)
 _UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _SHOW_MAX = 60  # longest value shown in a message
 
 
@@ -104,9 +111,24 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(path: Path, data: bytes) -> str:
-    """The file's text; a byte-order mark is dropped. Invalid UTF-8 names the line."""
+    """The file's text; a UTF-8 byte-order mark is dropped. A UTF-16/32 byte-order mark, invalid UTF-8 and
+    a NUL character (a binary file, or UTF-16 without its mark) are refused, naming the line."""
+    for bom, encoding in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise _fail(path, "line 1", f"the file is {encoding} (it starts with a {encoding} byte-order mark)",
+                        "save the file as UTF-8")
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+        raise _fail(
+            path,
+            f"line {line}",
+            f"holds a NUL byte (0x00 at column {column}); a pool is UTF-8 text (is this a binary or UTF-16 file?)",
+            "remove the NUL bytes, or save the file as UTF-8 text",
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -126,12 +148,14 @@ def _jsonl_source(path: Path) -> _Source:
     lines: list[int] = []
     columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
     last_keys: tuple[str, ...] | None = None
-    loads = json.loads
+    loads = loads_strict
     for number, line in enumerate(text.split("\n"), start=1):
         if not line or line.isspace():
             continue
         try:
             obj = loads(line)
+        except JSONProblem as exc:
+            raise _fail(path, f"line {number}", exc.msg, exc.fix) from None
         except json.JSONDecodeError as exc:
             hint = "each line must hold one JSON object (JSON Lines)"
             if line.lstrip().startswith("[") and not rows:
@@ -161,10 +185,35 @@ def _jsonl_source(path: Path) -> _Source:
         data = [row.get(column) for row in rows]
         try:
             return pa.array(data)
+        except OverflowError:
+            raise _too_large(path, column, data, lambda i: f"line {lines[i]}") from None
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise _mixed_types(path, column, data, lambda i: f"line {lines[i]}", exc) from None
 
     return _Source(path, list(columns), len(rows), values, array, lambda i: f"line {lines[i]}")
+
+
+def _too_large(path: Path, column: str, data: list[Any], where: Callable[[int], str]) -> CurateError:
+    """An integer of column ``column`` does not fit in 64 bits: name the first line that holds one."""
+
+    def big(value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int):
+            return not -(2**63) <= value < 2**64
+        if isinstance(value, list):
+            return any(big(v) for v in value)
+        if isinstance(value, dict):
+            return any(big(v) for v in value.values())
+        return False
+
+    at = next((i for i, v in enumerate(data) if big(v)), None)
+    return _fail(
+        path,
+        where(at) if at is not None else None,
+        f"a number in column {column!r} is too large for a 64-bit integer",
+        f"write it as a string, or remove column {column!r}",
+    )
 
 
 def _mixed_types(path: Path, column: str, data: list[Any], where: Callable[[int], str], exc: Exception) -> CurateError:
@@ -258,8 +307,9 @@ def _csv_source(path: Path, delimiter: str) -> _Source:
 
 
 def _infer_csv_column(values: list[str]) -> pa.Array:
-    """A kept CSV column: int64 or float64 when every non-empty value is a number written
-    without leading zeros (empty fields become null), else the strings as they are."""
+    """A kept CSV column: int64 or float64 when every non-empty value is a finite number written
+    without leading zeros (empty fields become null), else the strings as they are (so ``nan``,
+    ``inf`` and numbers too large for a float stay text)."""
     strings = pa.array(values, pa.string())
     present = [v for v in values if v != ""]
     if not present or any(_leading_zero(v) for v in present):
@@ -267,9 +317,12 @@ def _infer_csv_column(values: list[str]) -> pa.Array:
     nullable = pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.string()), strings)
     for target in (pa.int64(), pa.float64()):
         try:
-            return pc.cast(nullable, target)
+            cast = pc.cast(nullable, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
+        if target == pa.float64() and pc.all(pc.is_finite(cast)).as_py() is False:
+            return strings
+        return cast
     return strings
 
 
@@ -291,6 +344,13 @@ def _parquet_source(path: Path) -> _Source:
         if name in seen:
             raise _fail(path, None, f"column {name!r} appears twice", "rename one of them")
         seen.add(name)
+    for name, column in zip(names, table.columns):
+        try:
+            column.validate(full=True)  # e.g. a string column holding bytes that are not UTF-8
+        except pa.ArrowException as exc:
+            raise _fail(
+                path, None, f"column {name!r} holds invalid data ({exc})", "write the file again with valid UTF-8 text"
+            ) from None
     return _Source(
         path,
         list(names),
@@ -361,9 +421,14 @@ def _assemble(
 
     texts = src.values(text_field)
     for i, value in enumerate(texts):
+        fix = "give every item a non-empty text, or remove the item"
         if value.__class__ is str and value and not value.isspace():
-            continue
-        if value is _MISSING:
+            bad = text_problem(value)
+            if bad is None:
+                continue
+            problem = f"the text ({text_field!r}) {bad}"
+            fix = "remove that character from the text"
+        elif value is _MISSING:
             problem = f"the item has no {text_field!r} field"
         elif value is None:
             problem = f"the text ({text_field!r}) is null"
@@ -371,7 +436,7 @@ def _assemble(
             problem = f"the text ({text_field!r}) is {_kind(value)} {_show(value)}, not a string"
         else:
             problem = f"the text ({text_field!r}) is empty"
-        problems.append((i, _fail(path, where(i), problem, "give every item a non-empty text, or remove the item")))
+        problems.append((i, _fail(path, where(i), problem, fix)))
         break
 
     if id_source is None:
@@ -398,6 +463,10 @@ def _assemble(
                 break
             if not key or key.isspace():
                 problems.append((i, _fail(path, where(i), f"the id ({id_source!r}) is empty", fix)))
+                break
+            bad = text_problem(key)
+            if bad is not None:
+                problems.append((i, _fail(path, where(i), f"the id ({id_source!r}) {bad}", "remove that character")))
                 break
             first = first_at.setdefault(key, i)
             if first != i:
@@ -474,7 +543,13 @@ def read_pool(
             the id or text source column clashes with another column named ``id``/``text``;
             a text is missing, null, not a string or blank; an id is missing, null, blank, of
             another type than string/integer, or duplicated; a gold value is null or not in
-            ``labels``; a kept JSON column mixes value types.
+            ``labels``; a kept JSON column mixes value types. Hostile bytes too: a UTF-16/32
+            byte-order mark; a NUL byte, or a NUL character or lone surrogate escape
+            (``\\ud800``) in any JSON string or key or in a text or id; the JSON literals
+            ``NaN``/``Infinity``; a number that overflows a float or a 64-bit integer column, or
+            has more than 4300 digits; a JSON value nested more than 32 levels deep (see
+            :func:`curate.validation.loads_strict`); a Parquet column holding invalid UTF-8.
+            A CSV column with ``nan``, ``inf`` or numbers too large for a float stays text.
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +21,65 @@ from curate.pool import load_pool, read_pool, write_pool
 from curate.store import Store
 
 POOL_NAME = "pool.parquet"
+INIT_MARK = ".curate-init"  # inside init's temporary folder: "HOST PID" of the init that builds it
+# What init writes into its temporary folder (see init_project): nothing else is ever deleted.
+_INIT_FILES = re.compile(
+    r"(pool\.parquet|\.pool\.parquet\.[0-9a-f]{32}\.tmp|curate\.toml|curate\.toml\.tmp"
+    r"|curate\.db(-wal|-shm|-journal)?|\.curate-init)"
+)
+
+
+def _alive(host: str, pid: int) -> bool:
+    """Whether process ``pid`` may be running: True for another host (it cannot be checked from here)."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or a number no process has: keep the folder
+    return True
+
+
+def clean_stale_init_folders(project: Path) -> list[Path]:
+    """Delete the temporary folders an earlier ``init`` of ``project`` left beside it when it was killed.
+
+    ``init_project`` builds the project in ``.NAME.XXXXXXXX`` (``tempfile.mkdtemp``) beside ``project``
+    and renames it into place; ``kill -9`` (or a power cut) before the rename leaves that folder behind.
+    A folder is deleted only when its name has that form, it holds nothing but the files init writes,
+    and the init that made it is gone: its ``.curate-init`` mark names a process of this host that no
+    longer runs, or it has no mark (an init killed in its first instant, or made by an older curate).
+    A folder whose init still runs, or that was made on another host, is kept.
+
+    Returns:
+        The folders deleted.
+    """
+    project = Path(project)
+    try:
+        parent = project.resolve().parent
+        candidates = list(parent.glob(f".{glob.escape(project.name)}.*"))
+    except OSError:
+        return []
+    pattern = re.compile(rf"\.{re.escape(project.name)}\.[a-z0-9_]{{8}}")
+    removed = []
+    for folder in candidates:
+        try:
+            if not pattern.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+                continue
+            names = [p.name for p in folder.iterdir()]
+            if not all(_INIT_FILES.fullmatch(n) for n in names):
+                continue
+            mark = folder / INIT_MARK
+            if mark.is_file():
+                host, _, pid = mark.read_text(encoding="utf-8").strip().rpartition(" ")
+                if not pid.isdigit() or _alive(host, int(pid)):
+                    continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except (OSError, UnicodeDecodeError):
+            continue  # unreadable, or removed meanwhile: leave it
+    return removed
 
 
 def init_project(
@@ -36,10 +98,14 @@ def init_project(
     Args:
         overrides: nested settings merged over the defaults, e.g. ``{"loop": {"seed": 1}}``.
 
+    Temporary folders that an earlier, killed ``init`` of the same project left beside it are deleted
+    first (see :func:`clean_stale_init_folders`).
+
     Raises:
         CurateError: ``project`` exists and is not empty, or the pool file is invalid.
     """
     project = Path(project)
+    clean_stale_init_folders(project)
     if project.exists() and (not project.is_dir() or any(project.iterdir())):
         raise CurateError(f"{project}: already exists and is not empty; choose a new project folder")
     table = read_pool(
@@ -63,8 +129,9 @@ def init_project(
     parent = project.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{project.name}.", dir=parent))
-    tmp.chmod(0o777 & ~_umask())
     try:
+        (tmp / INIT_MARK).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
+        tmp.chmod(0o777 & ~_umask())
         write_pool(table, tmp / POOL_NAME)
         save_config(tmp, config)
         Store(config.database or tmp).close()
@@ -74,6 +141,7 @@ def init_project(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (project / INIT_MARK).unlink(missing_ok=True)
     return config
 
 

@@ -30,10 +30,11 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from curate.errors import CurateError
 
@@ -91,6 +92,8 @@ annotators = Table(
     Column("token_hash", String(128), nullable=False, unique=True),  # sha256 of the token; the token is never stored
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),  # the token is refused from this time on; None: never expires
+    Column("revoked_at", Float, nullable=True),  # set by `curate annotators revoke`; cleared by `rotate`
 )
 
 assignments = Table(
@@ -131,6 +134,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Migrate a database written by an older curate: add the nullable columns a newer schema defines (for
+    example ``annotators.expires_at``) to the tables that lack them. A concurrent opener adding the same column
+    first is not an error."""
+    have = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in metadata.tables}
+    quote = engine.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        for col in table.columns:
+            if col.name in have[table.name]:
+                continue
+            if not col.nullable:
+                raise CurateError(f"database {engine.url!r}: table {table.name} lacks column {col.name}, which this "
+                                  "version of curate cannot add; export the annotations and start a new project")
+            ddl = (f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(col.name)} "
+                   f"{col.type.compile(dialect=engine.dialect)}")
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(ddl)
+            except (OperationalError, ProgrammingError):
+                if col.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+
+
 class Store:
     """The project's database.
 
@@ -149,6 +175,7 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except OperationalError as exc:
             raise CurateError(f"database {self.url!r}: cannot connect ({str(exc.orig).strip().splitlines()[0]}); "
                               "check the URL and that the server is running") from None

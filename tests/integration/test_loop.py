@@ -173,11 +173,11 @@ def test_web_oracle_waits_for_people_then_continues_with_imported_labels(tmp_pat
     lines = [json.dumps({"item_id": i, "annotator": who, "label": gold[i]}) for i, _ in selected for who in ("ana", "ben")]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one label short
-    assert run_cli("import", project, labels, "--round", "0").returncode == 0
+    assert run_cli("import", project, labels, "--round", "0", "--register-annotators").returncode == 0
     short = run_cli("run", project, *args)
     assert "paused" in short.stdout and len(_annotations(project)) == 19
     labels.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    imported = run_cli("import", project, labels, "--round", "0")
+    imported = run_cli("import", project, labels, "--round", "0")  # ana and ben are registered now
     assert imported.returncode == 0 and "added 1 " in imported.stdout
     done = run_cli("run", project, *args)
     assert done.returncode == 0 and "done:" in done.stdout, done.stderr[-2000:]

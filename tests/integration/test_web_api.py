@@ -86,15 +86,15 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m curate.web PROJECT --port P`` in a subprocess, ready once it answers."""
+    """``python -m curate.web PROJECT --port P [ARGS]`` in a subprocess, ready once it answers."""
 
-    def __init__(self, project: Path, log: Path) -> None:
+    def __init__(self, project: Path, log: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "curate.web", str(project), "--port", str(self.port)],
+                [sys.executable, "-m", "curate.web", str(project), "--port", str(self.port), *args],
                 cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
@@ -124,8 +124,8 @@ class Server:
 def start_server(tmp_path: Path):
     servers: list[Server] = []
 
-    def start(project: Path) -> Server:
-        servers.append(Server(project, tmp_path / f"server-{len(servers)}.log"))
+    def start(project: Path, *args: str) -> Server:
+        servers.append(Server(project, tmp_path / f"server-{len(servers)}.log", *args))
         return servers[-1]
 
     yield start

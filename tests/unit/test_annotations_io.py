@@ -94,15 +94,17 @@ def test_round_trip_and_idempotent_reimport(fmt, source, make_project, tmp_path)
     assert export_annotations(source.store, path, fmt, project=source) == len(SAMPLE) + 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no temporary file left
     target = make_project("b")
-    result = import_annotations(target, path, round_index=99)
+    result = import_annotations(target, path, round_index=6, register_annotators=True)
     assert result == {
         "added": len(SAMPLE),
         "skipped_existing": 0,
         "ignored": 1,
+        "over_need": 0,
+        "registered": ["alice", "bob", "carol@example.org"],
     }  # the adjudication is not an annotation
     _same(_snapshot(target), _snapshot(source))
-    again = import_annotations(target, path, round_index=99, fmt=fmt)
-    assert again == {"added": 0, "skipped_existing": len(SAMPLE), "ignored": 1}
+    again = import_annotations(target, path, round_index=6, fmt=fmt)
+    assert again == {"added": 0, "skipped_existing": len(SAMPLE), "ignored": 1, "over_need": 0, "registered": []}
     _same(_snapshot(target), _snapshot(source))
 
 
@@ -154,10 +156,12 @@ def test_import_keeps_existing_labels_and_adds_the_rest(source, make_project, tm
     export_annotations(source.store, path, "csv", project=source)
     target = make_project("b")
     _annotate(target, [(0, "alice", NEG, 0)])  # a different label already there: kept, not overwritten
-    assert import_annotations(target, path, round_index=0) == {
+    assert import_annotations(target, path, round_index=0, register_annotators=True) == {
         "added": len(SAMPLE) - 1,
         "skipped_existing": 1,
         "ignored": 1,
+        "over_need": 0,
+        "registered": ["alice", "bob", "carol@example.org"],
     }
     labels = {(a["item_id"], a["annotator"]): a["label"] for a in target.store.annotations()}
     assert labels[(source.ids[0], "alice")] == NEG
@@ -176,8 +180,8 @@ def test_minimal_csv_and_jsonl_use_the_given_round(make_project, tmp_path):
         + "\n",
         encoding="utf-8",
     )
-    assert import_annotations(project, tmp_path / "m.csv", round_index=2)["added"] == 2
-    assert import_annotations(project, tmp_path / "m.jsonl", round_index=3)["added"] == 2
+    assert import_annotations(project, tmp_path / "m.csv", round_index=2, register_annotators=True)["added"] == 2
+    assert import_annotations(project, tmp_path / "m.jsonl", round_index=3, register_annotators=True)["added"] == 2
     got = {(a["item_id"], a["annotator"]): (a["label"], a["round"]) for a in project.store.annotations()}
     assert got == {
         (ids[2], "dan"): (POS, 2),
@@ -213,7 +217,8 @@ def test_labelstudio_tasks_export_then_import_of_labelstudio_export(make_project
             conn,
             2,
             [
-                {"item_id": project.ids[i], "position": k, "group_id": k, "strategy": "random", "score": 0.5}
+                {"item_id": project.ids[i], "position": k, "group_id": k, "strategy": "random", "score": 0.5,
+                 "labels_needed": 2}  # two experts per item: the import below brings two labels of one item
                 for k, i in enumerate(picked)
             ],
         )
@@ -253,18 +258,20 @@ def test_labelstudio_tasks_export_then_import_of_labelstudio_export(make_project
     ]
     ls_path = tmp_path / "project-7-at-2024.json"
     ls_path.write_text(json.dumps(exported), encoding="utf-8")
-    assert import_annotations(project, ls_path, round_index=9) == {"added": 4, "skipped_existing": 0, "ignored": 1}
+    assert import_annotations(project, ls_path, round_index=5, register_annotators=True) == {
+        "added": 4, "skipped_existing": 0, "ignored": 1, "over_need": 0, "registered": ["10", "ann@example.org", "12"]
+    }
     got = sorted((a["item_id"], a["annotator"], a["label"], a["round"]) for a in project.store.annotations())
     assert got == sorted(
         [
             (project.ids[3], "10", POS, 2),
             (project.ids[3], "ann@example.org", NEG, 2),
             (project.ids[9], "12", NEG, 2),
-            (project.ids[12], "10", NEG, 9),
+            (project.ids[12], "10", NEG, 5),
         ]
     )
     assert [a["created_at"] for a in project.store.annotations()] == [pytest.approx(1714564800.123456)] * 4
-    assert import_annotations(project, ls_path, round_index=9)["added"] == 0
+    assert import_annotations(project, ls_path, round_index=5)["added"] == 0
 
 
 def test_label_config_is_valid_xml_with_the_labels():

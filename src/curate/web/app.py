@@ -17,6 +17,13 @@ expert on an admin route; errors are JSON ``{"detail": "message"}``):
 
 Status codes: 404 unknown item, 409 state conflict (not assigned, already labelled, nothing to undo), 413 body
 over 64 KiB, 422 malformed JSON, a missing field or a label not in the task. A refused request changes nothing.
+
+Hardening: every response carries a Content-Security-Policy (the app's own scripts and styles only), X-Frame-Options
+DENY, X-Content-Type-Options nosniff and Referrer-Policy no-referrer; a request whose Host header is not an allowed
+host (127.0.0.1, localhost and ::1, with any port, plus ``allowed_hosts``) gets 400, which closes DNS rebinding; a
+client address that sent ``max_failed_signins`` wrong tokens within a minute gets 429 with Retry-After on every
+request that carries a token until the oldest of them is a minute old. Tokens are checked against the database on
+every request, so a revoked, rotated or expired token is refused at once.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ import json
 import logging
 import math
 import threading
+import time
+from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -46,7 +55,150 @@ from curate.web.auth import authenticate
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
 DRAIN_LIMIT = 4 * 1024 * 1024  # a refused body up to this size is read (and dropped) before the 413
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # always allowed in the Host header, with any port
+MAX_FAILED_SIGNINS = 10  # wrong tokens per client address per SIGNIN_WINDOW_S before 429
+SIGNIN_WINDOW_S = 60.0
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 log = logging.getLogger("curate.web")
+
+
+def host_name(value: str) -> str:
+    """The host of a Host header or ``--allowed-host`` value, lower case, without port, brackets or final dot:
+    ``"[::1]:8000"`` -> ``"::1"``, ``"Labels.Example.org:443"`` -> ``"labels.example.org"``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")
+
+
+def check_serve_options(host: str, port: int, allowed_hosts: Iterable[str] = (),
+                        max_failed_signins: int = MAX_FAILED_SIGNINS) -> list[str]:
+    """Check ``curate serve``'s options before anything starts; returns the allowed host patterns (normalised).
+
+    Raises:
+        CurateError: a port out of range, an allowed host that is not a bare host name, a negative sign-in limit,
+            or a non-local ``--host`` without ``--allowed-host`` (the app would refuse every request but local ones).
+    """
+    if not 0 <= int(port) <= 65535:
+        raise CurateError(f"--port {port}: must be between 0 and 65535")
+    if max_failed_signins < 0:
+        raise CurateError(f"--max-failed-signins {max_failed_signins}: give 0 (no limit) or a positive number")
+    patterns = []
+    for value in allowed_hosts:
+        name = host_name(value)
+        bare = name.removeprefix("*.")
+        if any(c in value.strip() for c in "/@?#\\ \t") or not bare or (name != "*" and "*" in bare):
+            raise CurateError(f"--allowed-host {value!r}: give a host name as typed in the browser, without scheme or "
+                              "path, e.g. --allowed-host labels.example.org (or *.example.org)")
+        patterns.append(name)
+    if host_name(host) not in LOCAL_HOSTS and not patterns:
+        raise CurateError(f"--host {host} accepts other machines, but without --allowed-host only requests addressed to "
+                          "127.0.0.1 or localhost are answered: add --allowed-host NAME for each name the experts use "
+                          "(e.g. --allowed-host labels.example.org), ideally behind an HTTPS reverse proxy with "
+                          "--host 127.0.0.1 (README: serving the app to a team)")
+    return patterns
+
+
+class HostCheck:
+    """ASGI middleware: answer 400 to a request whose Host header is not an allowed host (any port): the local
+    names, exact names, ``*.domain`` (its subdomains) or ``*`` (any host). Closes DNS rebinding."""
+
+    def __init__(self, app: Callable, allowed_hosts: Iterable[str] = ()) -> None:
+        self.app = app
+        names = {host_name(h) for h in allowed_hosts} | set(LOCAL_HOSTS)
+        self.any = "*" in names
+        self.exact = {n for n in names if not n.startswith("*")}
+        self.suffixes = tuple(n[1:] for n in names if n.startswith("*."))
+
+    def allowed(self, host: str) -> bool:
+        """Whether a Host header's value names an allowed host."""
+        name = host_name(host)
+        return self.any or name in self.exact or (bool(name) and name.endswith(self.suffixes) and bool(self.suffixes))
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":  # the app has no websocket route; lifespan passes
+            return await self.app(scope, receive, send)
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        if self.allowed(host):
+            return await self.app(scope, receive, send)
+        detail = (f"host {host_name(host)[:100]!r} is not allowed: the server answers only to the names given with "
+                  "`curate serve --allowed-host NAME` (and 127.0.0.1, localhost)")
+        await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware: the hardening headers (:data:`SECURITY_HEADERS`) on every HTTP response."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower().decode("latin-1") not in SECURITY_HEADERS]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class SigninLimiter:
+    """Failed sign-ins (wrong tokens) per client address in a sliding window, thread-safe and in process.
+
+    An address with ``limit`` failures in the last ``window_s`` seconds is blocked until the oldest of them is
+    ``window_s`` old; ``limit`` 0 blocks nobody. At most ``max_addresses`` addresses are tracked (the oldest go
+    first), so a flood of addresses cannot exhaust memory.
+    """
+
+    def __init__(self, limit: int = MAX_FAILED_SIGNINS, window_s: float = SIGNIN_WINDOW_S,
+                 max_addresses: int = 100_000) -> None:
+        self.limit, self.window_s, self.max_addresses = int(limit), float(window_s), int(max_addresses)
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, address: str) -> int | None:
+        """Whole seconds until ``address`` may try again, or None if it is not blocked."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            times = self._failures.get(address)
+            if times is None:
+                return None
+            while times and times[0] <= now - self.window_s:
+                times.popleft()
+            if not times:
+                del self._failures[address]
+                return None
+            if len(times) < self.limit:
+                return None
+            return max(1, math.ceil(times[0] + self.window_s - now))
+
+    def failed(self, address: str) -> None:
+        """Record a wrong token from ``address``."""
+        if self.limit <= 0:
+            return
+        with self._lock:
+            times = self._failures.pop(address, None)
+            if times is None:
+                times = deque(maxlen=self.limit)
+                while len(self._failures) >= self.max_addresses:
+                    del self._failures[next(iter(self._failures))]
+            times.append(time.monotonic())
+            self._failures[address] = times  # re-inserted: the dict stays ordered by last failure
 
 
 class LabelBody(BaseModel):
@@ -144,11 +296,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def create_app(project: Project) -> FastAPI:
+def create_app(project: Project, *, allowed_hosts: Iterable[str] = (), max_failed_signins: int = MAX_FAILED_SIGNINS,
+               signin_window_s: float = SIGNIN_WINDOW_S) -> FastAPI:
     """The labelling app over an opened project (the pool is loaded now, so a broken pool fails here).
 
     The app holds the project in ``app.state.project`` and a lock that serialises this process's writers (the
     database's exclusive transactions still serialise writers across processes).
+
+    Args:
+        allowed_hosts: host names answered besides 127.0.0.1, localhost and ::1 (``*.domain``, ``*`` for any).
+        max_failed_signins: wrong tokens per client address within ``signin_window_s`` before 429 (0: no limit).
     """
     store, task = project.store, project.config.task
     known = project.position
@@ -157,7 +314,11 @@ def create_app(project: Project) -> FastAPI:
     app = FastAPI(title="curate labelling", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.project = project
     lock = threading.Lock()
+    limiter = SigninLimiter(max_failed_signins, signin_window_s)
+    app.state.signin_limiter = limiter
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(HostCheck, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so the 400s and 413s carry the headers too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(CurateError)
@@ -173,9 +334,16 @@ def create_app(project: Project) -> FastAPI:
         if scheme.lower() != "bearer" or not token.strip():
             raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN' (from `curate annotators add`)",
                                 headers={"WWW-Authenticate": "Bearer"})
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(address)
+        if wait is not None:
+            raise HTTPException(429, f"too many wrong tokens from this address: try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
         row = authenticate(store, token.strip())
         if row is None:
-            raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+            limiter.failed(address)
+            raise HTTPException(401, "invalid, revoked or expired token: ask an admin for a new one "
+                                     "(`curate annotators rotate PROJECT NAME`)", headers={"WWW-Authenticate": "Bearer"})
         return row
 
     def admin(who: dict = Depends(user)) -> dict:
@@ -300,17 +468,20 @@ def create_app(project: Project) -> FastAPI:
     return app
 
 
-def serve(project_path: Path | str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(project_path: Path | str, host: str = "127.0.0.1", port: int = 8000, *, allowed_hosts: Iterable[str] = (),
+          max_failed_signins: int = MAX_FAILED_SIGNINS) -> None:
     """Serve the labelling app of the project at ``project_path`` until interrupted (blocking).
 
+    Behind a reverse proxy on the same machine, uvicorn takes the client address from ``X-Forwarded-For`` sent by
+    127.0.0.1 (``FORWARDED_ALLOW_IPS`` for other proxies), so the sign-in limit counts each expert's own address.
+
     Raises:
-        CurateError: the project cannot be opened, or the port is not a valid port number.
+        CurateError: the project cannot be opened, or an option is invalid (see :func:`check_serve_options`).
     """
     import uvicorn
 
-    if not 0 <= int(port) <= 65535:
-        raise CurateError(f"--port {port}: must be between 0 and 65535")
-    app = create_app(Project.open(Path(project_path)))
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    patterns = check_serve_options(host, port, allowed_hosts, max_failed_signins)
+    app = create_app(Project.open(Path(project_path)), allowed_hosts=patterns, max_failed_signins=max_failed_signins)
+    if host_name(host) not in LOCAL_HOSTS:
         log.warning("serving on %s: tokens travel in clear text; put the app behind HTTPS", host)
     uvicorn.run(app, host=host, port=int(port), log_level="info")

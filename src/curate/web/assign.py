@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from curate.errors import CurateError
 from curate.oracle.base import Annotation
 from curate.store import Store, adjudications, annotations, annotators, assignments, selections, steps
+from curate.validation import LabelRules
 
 
 class NotFound(CurateError):
@@ -185,15 +186,17 @@ def record_label(
     with store.exclusive_transaction() as conn:
         r = current_round(conn)
         _open_assignment(conn, r, annotator, item_id, known)
-        need = conn.execute(
-            select(selections.c.labels_needed).where(selections.c.round == r, selections.c.item_id == item_id)
-        ).scalar()
-        if need is not None and _annotation_counts(conn, r)[item_id] >= need:
-            raise Conflict(
-                f"item {item_id!r} already has the {need} label(s) it needs (your assignment expired and was given "
-                "to someone else); ask POST /api/next for another item"
-            )
-        if not store.add_annotation(conn, Annotation(item_id, annotator, label, r)):
+        ann = Annotation(item_id, annotator, label, r)
+        # The rules every label obeys, whoever brings it (the loop's oracle and `curate import` too).
+        rejection = LabelRules(labels, known).check(conn, ann)
+        if rejection is not None:
+            if rejection.rule == "need":
+                raise Conflict(
+                    f"{rejection.problem} (your assignment expired and was given to someone else); ask POST "
+                    "/api/next for another item"
+                )
+            raise (NotFound if rejection.rule == "item" else Invalid)(str(rejection))
+        if not store.add_annotation(conn, ann):
             raise Conflict(f"you already labelled item {item_id!r}")
         conn.execute(
             update(assignments)
