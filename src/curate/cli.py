@@ -190,23 +190,17 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Run the curation loop, or resume it at the first step not completed."""
-    from curate.config import load_config
+    given = dict(locals())  # the options, by parameter name; which setting each overrides: curate.config.CLI_OPTIONS
+    from curate.config import CLI_OPTIONS, load_config
     from curate.loop import Loop, check_settings
     from curate.project import Project
 
     data = load_config(project).model_dump(mode="json")
-    overrides = {
-        ("oracle", "kind"): oracle, ("task", "gold_field"): gold_field, ("task", "crowd_field"): crowd_field,
-        ("loop", "rounds"): rounds, ("loop", "budget"): budget, ("loop", "total_budget"): total_budget,
-        ("selection", "strategy"): strategy, ("selection", "cold_start"): cold_start,
-        ("student", "weak_labels"): weak_labels, ("student", "kind"): student_kind, ("oracle", "experts_per_item"): experts,
-        ("oracle", "expert_kappa"): expert_kappa, ("student", "model"): student,
-        ("student", "presentations"): presentations, ("loop", "test_fraction"): test_fraction, ("loop", "seed"): seed,
-        ("scout", "device"): device, ("student", "device"): device,
-    }
-    for (section, key), value in overrides.items():
+    for option, keys in CLI_OPTIONS.items():
+        value = given[option.removeprefix("--").replace("-", "_")]
         if value is not None:
-            data[section][key] = value
+            for section, key in keys:
+                data[section][key] = value
     config = validate_config(data, str(project / "curate.toml"))
     proj = Project(Path(project), config)
     check_settings(proj)

@@ -2,6 +2,9 @@
 
 Every open choice of the method (METHOD.md section 1, "Left open by the source") is a field
 here, so a run's settings are written into the project and can be read back and compared.
+Each field also declares, once, whether it may change mid-run and which ``curate run`` option
+overrides it (``_setting``); the resume check (:func:`settings_change_error`, :data:`MUTABLE`) and
+the command line (:data:`CLI_OPTIONS`) read those declarations.
 """
 
 from __future__ import annotations
@@ -20,6 +23,22 @@ BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_LLM = "bundled:SmolLM2-135M-Instruct"
 
 
+def _setting(*, mutable: bool = False, cli: str | None = None) -> dict:
+    """A field's ``json_schema_extra``, the one place a setting's life cycle is declared.
+
+    Args:
+        mutable: the setting may change between invocations of one run (``curate run`` on a started project);
+            every other change is refused (:func:`settings_change_error`, :data:`MUTABLE`).
+        cli: the ``curate run`` option that overrides the setting (:data:`CLI_OPTIONS`), e.g. ``"--rounds"``.
+    """
+    out: dict = {}
+    if mutable:
+        out["mutable"] = True
+    if cli is not None:
+        out["cli"] = cli
+    return out
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -33,8 +52,8 @@ class TaskConfig(_Strict):
     source: str = ""  # the pool file the project was made from (for error messages)
     text_field: str = "text"
     id_field: str | None = None
-    gold_field: str | None = None
-    crowd_field: str | None = None
+    gold_field: str | None = Field(default=None, json_schema_extra=_setting(cli="--gold-field"))
+    crowd_field: str | None = Field(default=None, json_schema_extra=_setting(cli="--crowd-field"))
 
     @model_validator(mode="after")
     def _check(self) -> "TaskConfig":
@@ -76,19 +95,21 @@ class ScoutConfig(_Strict):
     content_free: list[str] = Field(default_factory=lambda: ["N/A", "", "[MASK]"])
     batch_size: int = Field(default=16, ge=1)
     max_length: int = Field(default=128, ge=8, le=32768)  # tokens of one item's text
-    device: str = "cpu"  # "cuda", "cuda:1", ...
+    device: str = Field(default="cpu", json_schema_extra=_setting(mutable=True, cli="--device"))  # "cuda", "cuda:1"
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    endpoint_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
-    api_key_env: str | None = None  # name of the environment variable holding the endpoint's API key
+    # e.g. http://127.0.0.1:8080/v1
+    endpoint_url: str | None = Field(default=None, json_schema_extra=_setting(mutable=True))
+    # name of the environment variable holding the endpoint's API key
+    api_key_env: str | None = Field(default=None, json_schema_extra=_setting(mutable=True))
     top_logprobs: int = Field(default=20, ge=1, le=20)
-    concurrency: int = Field(default=4, ge=1)
-    timeout_s: float = Field(default=60.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, json_schema_extra=_setting(mutable=True))
+    timeout_s: float = Field(default=60.0, gt=0, json_schema_extra=_setting(mutable=True))
 
 
 class StudentConfig(_Strict):
     """The trainable classifier: a transformers sequence-classification model, fully fine-tuned."""
 
-    model: str = BUNDLED_MODEL
+    model: str = Field(default=BUNDLED_MODEL, json_schema_extra=_setting(cli="--student"))
     max_length: int = Field(default=64, ge=8, le=4096)
     batch_size: int = Field(default=32, ge=1)
     learning_rate: float = Field(default=5e-5, gt=0)
@@ -96,12 +117,12 @@ class StudentConfig(_Strict):
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     # Small labelled sets need many passes (METHOD.md section 4): train for at least this many
     # example presentations, and at least ``min_epochs`` epochs, at most ``max_epochs``.
-    presentations: int = Field(default=4000, ge=1)
+    presentations: int = Field(default=4000, ge=1, json_schema_extra=_setting(cli="--presentations"))
     min_epochs: int = Field(default=3, ge=1)
     max_epochs: int = Field(default=40, ge=1)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     from_base: bool = True  # retrain from the base weights each round (else continue from the last model)
-    threads: int | None = None
+    threads: int | None = Field(default=None, json_schema_extra=_setting(mutable=True))
     # Causal LMs (e.g. bundled:SmolLM2-135M-Instruct, Llama/Qwen/Gemma folders) get a last-token
     # classification head; ``finetune = "lora"`` trains LoRA adapters (peft) plus the head instead of all weights.
     finetune: Literal["full", "lora"] = "full"
@@ -109,16 +130,17 @@ class StudentConfig(_Strict):
     lora_alpha: float = Field(default=16.0, gt=0)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: list[str] | None = None  # None: every linear projection ("all-linear")
-    device: str = "cpu"  # "cuda", "cuda:1", ...
+    device: str = Field(default="cpu", json_schema_extra=_setting(mutable=True, cli="--device"))  # "cuda", "cuda:1"
     # ``kind = "proxy"``: a logistic-regression head on the frozen pool embeddings instead of a fine-tuned model
     # (seconds per round; for wide sweeps and as a cheap first look). ``proxy_c`` is its inverse L2 strength.
-    kind: Literal["finetune", "proxy"] = "finetune"
+    kind: Literal["finetune", "proxy"] = Field(default="finetune", json_schema_extra=_setting(cli="--student-kind"))
     proxy_c: float = Field(default=1.0, gt=0)
     # Sequential SFT (Mallen & Belrose 2024, METHOD.md section 2): a weak stage on a weak label for every pool item
     # (the crowd column, or the round-0 scout's own predictions, free) trains the round-0 model once; every round's
     # expert fine-tune starts from it with a fresh optimizer. ``weak_presentations`` None: one pass over the pool.
     # ``gold`` (the gold column) is for benchmarks: the all-gold ceiling.
-    weak_labels: Literal["none", "crowd", "scout", "gold"] = "none"
+    weak_labels: Literal["none", "crowd", "scout", "gold"] = Field(default="none",
+                                                                  json_schema_extra=_setting(cli="--weak-labels"))
     weak_presentations: int | None = Field(default=None, ge=1)
     # The expert stage's learning rate when it starts from the weak-stage model: the full ``learning_rate`` (5e-5)
     # overwrote what the weak stage learnt (Webis, crowd -> 600 expert labels: kappa 0.538 against 0.580 for the
@@ -131,9 +153,10 @@ class SelectionConfig(_Strict):
     ``curate.select.make_strategy``); boundary-pairs' are the open choices of METHOD.md section 1, steps 2-5."""
 
     strategy: Literal["boundary-margin", "boundary-pairs", "cluster-margin", "coreset", "random", "typiclust",
-                      "uncertainty"] = "boundary-margin"
+                      "uncertainty"] = Field(default="boundary-margin", json_schema_extra=_setting(cli="--strategy"))
     # The query strategy of the first round, when no item has an expert label yet ("none": ``strategy`` itself).
-    cold_start: Literal["none", "typiclust", "random", "coreset"] = "typiclust"
+    cold_start: Literal["none", "typiclust", "random", "coreset"] = Field(
+        default="typiclust", json_schema_extra=_setting(cli="--cold-start"))
     cold_start_share: float = Field(default=1.0, gt=0, le=1)  # of the first round; ``strategy`` chooses the rest
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
@@ -164,22 +187,27 @@ class OracleConfig(_Strict):
     ``curate serve``. ``ceiling_share`` of each round's groups get ``experts_per_item`` independent labels
     (they measure the expert-expert ceiling); the rest get one."""
 
-    kind: Literal["simulated", "web"] = "simulated"
-    experts_per_item: int = Field(default=2, ge=1)
+    kind: Literal["simulated", "web"] = Field(default="simulated", json_schema_extra=_setting(mutable=True,
+                                                                                          cli="--oracle"))
+    experts_per_item: int = Field(default=2, ge=1, json_schema_extra=_setting(cli="--experts"))
     ceiling_share: float = Field(default=1.0, ge=0, le=1)
-    assignment_timeout_s: float = Field(default=1800.0, gt=0)  # web: an unanswered assignment is handed out again
-    expert_kappa: float = Field(default=0.8, gt=0, le=1)
-    seconds_per_label: float = Field(default=0.0, ge=0)  # simulated labelling time, to rehearse a run's pacing
+    # web: an unanswered assignment is handed out again
+    assignment_timeout_s: float = Field(default=1800.0, gt=0, json_schema_extra=_setting(mutable=True))
+    expert_kappa: float = Field(default=0.8, gt=0, le=1, json_schema_extra=_setting(cli="--expert-kappa"))
+    # simulated labelling time, to rehearse a run's pacing
+    seconds_per_label: float = Field(default=0.0, ge=0, json_schema_extra=_setting(mutable=True))
 
 
 class LoopConfig(_Strict):
-    """Rounds, budget, splits and the stopping rule."""
+    """Rounds, budget, splits and the stopping rule (the rules themselves: :mod:`curate.stopping`)."""
 
-    rounds: int = Field(default=6, ge=0)  # 0: score and evaluate the round-0 model only
-    budget: int = Field(default=100, ge=1)  # items per round
-    total_budget: int | None = Field(default=None, ge=1)  # items over all rounds
+    # 0: score and evaluate the round-0 model only
+    rounds: int = Field(default=6, ge=0, json_schema_extra=_setting(mutable=True, cli="--rounds"))
+    budget: int = Field(default=100, ge=1, json_schema_extra=_setting(cli="--budget"))  # items per round
+    # items over all rounds
+    total_budget: int | None = Field(default=None, ge=1, json_schema_extra=_setting(mutable=True, cli="--total-budget"))
     eval_fraction: float = Field(default=0.4, ge=0, lt=1)
-    test_fraction: float = Field(default=0.2, ge=0, lt=1)
+    test_fraction: float = Field(default=0.2, ge=0, lt=1, json_schema_extra=_setting(cli="--test-fraction"))
     # The decision threshold (kappa depends on it): "fixed" uses ``threshold``; "prior" the quantile of the pool's
     # scores that predicts ``scout.prior`` (the expected positive share) of the pool positive.
     threshold_rule: Literal["fixed", "prior"] = "prior"
@@ -189,26 +217,31 @@ class LoopConfig(_Strict):
     # probability >= keep_best_confidence (0: on the point estimate alone), or when the student predicts one class.
     keep_best: bool = True
     keep_best_confidence: float = Field(default=0.9, ge=0, lt=1)
-    patience: int = Field(default=3, ge=1)
-    min_delta: float = Field(default=0.0, ge=0)
+    patience: int = Field(default=3, ge=1, json_schema_extra=_setting(mutable=True))
+    min_delta: float = Field(default=0.0, ge=0, json_schema_extra=_setting(mutable=True))
     stop_at_ceiling: bool = True  # stop once model-expert kappa reaches the experts' own (off in experiments)
-    bootstrap: int = Field(default=1000, ge=10)
-    seed: int = 0
+    # Label-free stop (stabilising predictions, Bloodgood & Vijay-Shanker 2009): stop once Cohen's kappa between
+    # successive rounds' predicted labels on the pool averages >= stable_kappa over the last stable_window rounds.
+    stop_when_stable: bool = Field(default=False, json_schema_extra=_setting(mutable=True))
+    stable_kappa: float = Field(default=0.99, gt=0, le=1, json_schema_extra=_setting(mutable=True))
+    stable_window: int = Field(default=3, ge=1, json_schema_extra=_setting(mutable=True))
+    bootstrap: int = Field(default=1000, ge=10, json_schema_extra=_setting(mutable=True))
+    seed: int = Field(default=0, json_schema_extra=_setting(cli="--seed"))
     split_seed: int | None = None  # the test split's seed (None: ``seed``); fixed across seeds in experiments
     # Once the loop stops, train a final model on every expert label (evaluation share included) and estimate its
     # kappa by ``final_cv_folds``-fold cross-validation over the labelled items (None: 5 without a gold test
     # split, 0 with one; the test split scores it either way).
-    final_model: bool = True
-    final_cv_folds: int | None = Field(default=None, ge=0)
+    final_model: bool = Field(default=True, json_schema_extra=_setting(mutable=True))
+    final_cv_folds: int | None = Field(default=None, ge=0, json_schema_extra=_setting(mutable=True))
 
 
 class CostConfig(_Strict):
     """Dollars per label, for the report's cost lines (Mallen & Belrose 2024 price weak labels at $0.10 and
     expert labels at $1)."""
 
-    expert_label: float = Field(default=1.0, ge=0)
-    crowd_label: float = Field(default=0.10, ge=0)
-    scout_label: float = Field(default=0.0, ge=0)
+    expert_label: float = Field(default=1.0, ge=0, json_schema_extra=_setting(mutable=True))
+    crowd_label: float = Field(default=0.10, ge=0, json_schema_extra=_setting(mutable=True))
+    scout_label: float = Field(default=0.0, ge=0, json_schema_extra=_setting(mutable=True))
 
 
 class ProjectConfig(_Strict):
@@ -234,6 +267,72 @@ class ProjectConfig(_Strict):
         if self.student.weak_labels == "gold" and not self.task.gold_field:
             raise ValueError("student.weak_labels = \"gold\" needs a gold column: set task.gold_field (--gold-field)")
         return self
+
+
+SettingKey = tuple[str, str]
+"""``(section, field)`` of a setting, e.g. ``("loop", "rounds")``; ``(name, "")`` for a top-level one (``database``)."""
+
+
+def _declared() -> list[tuple[SettingKey, dict]]:
+    """Every setting of :class:`ProjectConfig` with its :func:`_setting` declaration, in declaration order."""
+    out: list[tuple[SettingKey, dict]] = []
+    for section, field in ProjectConfig.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            out += [((section, name), dict(f.json_schema_extra or {})) for name, f in model.model_fields.items()]
+        else:
+            out.append(((section, ""), dict(field.json_schema_extra or {})))
+    return out
+
+
+MUTABLE: frozenset[SettingKey] = frozenset(key for key, extra in _declared() if extra.get("mutable"))
+"""The settings that may change between invocations of one run (declared with ``_setting(mutable=True)``)."""
+
+
+
+def _cli_options() -> dict[str, tuple[SettingKey, ...]]:
+    out: dict[str, tuple[SettingKey, ...]] = {}
+    for key, extra in _declared():
+        if "cli" in extra:
+            out[extra["cli"]] = out.get(extra["cli"], ()) + (key,)
+    return out
+
+
+CLI_OPTIONS: dict[str, tuple[SettingKey, ...]] = _cli_options()
+"""``curate run``'s options that override settings, in declaration order (declared with ``_setting(cli=...)``):
+``{"--rounds": (("loop", "rounds"),), ..., "--device": (("scout", "device"), ("student", "device"))}``. The option
+``--name-part`` is the command's parameter ``name_part``."""
+
+
+def setting_name(key: SettingKey) -> str:
+    """The dotted name of a setting as ``curate.toml`` spells it: ``loop.rounds``; ``database``."""
+    return f"{key[0]}.{key[1]}" if key[1] else key[0]
+
+
+def flatten_settings(config: ProjectConfig) -> dict[SettingKey, object]:
+    """``{(section, field): value}`` of every setting (JSON values, as ``curate.toml`` and the database hold them)."""
+    out: dict[SettingKey, object] = {}
+    for section, values in config.model_dump(mode="json").items():
+        if isinstance(values, dict):
+            out.update({(section, k): v for k, v in values.items()})
+        else:  # a top-level setting such as ``database``
+            out[(section, "")] = values
+    return out
+
+
+def settings_change_error(old: ProjectConfig, new: ProjectConfig) -> str | None:
+    """Why a run that started with ``old`` settings cannot go on with ``new`` ones, or None when it can.
+
+    Only the settings in :data:`MUTABLE` may differ; the message names the first other changed setting (in sorted
+    order), its old and new value, and lists every mutable setting.
+    """
+    a, b = flatten_settings(old), flatten_settings(new)
+    for key in sorted(set(a) | set(b)):
+        if key not in MUTABLE and a.get(key) != b.get(key):
+            allowed = ", ".join(setting_name(k) for k, _ in _declared() if k in MUTABLE)
+            return (f"this run started with {setting_name(key)}={a.get(key)!r}, now {b.get(key)!r}; only {allowed} "
+                    "may change mid-run (start a new project to change it)")
+    return None
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:

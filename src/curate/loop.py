@@ -8,7 +8,8 @@ METHOD.md section 1. Round ``t`` uses model ``M_t`` (``M_0`` is the prompt-only 
 2. ``evaluate``: kappa of ``M_t`` against the experts on the accumulated evaluation set (the ceiling
    is the experts' pairwise kappa) and, where a gold column exists, against gold on the held-out
    test split -> ``rounds/rTTT/metrics.json``.
-3. the stopping rule: ceiling reached, plateau, budget spent or the round limit.
+3. the stopping rule (:mod:`curate.stopping`): ceiling reached, plateau, stable predictions (opt-in), the round
+   limit or budget spent.
 4. ``select``: the query strategy picks up to ``budget`` unlabelled pool items.
 5. ``label``: the oracle labels them blind, each annotation committed as it arrives.
 6. ``split``: the new items (a boundary pair stays together) go to fine-tune or eval.
@@ -40,8 +41,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate import stopping
 from curate.agreement import kappa_with_ci, model_expert_kappa, paired_kappa_difference, pairwise_kappa
-from curate.config import ProjectConfig, StudentConfig
+from curate.config import StudentConfig, settings_change_error, validate_config
 from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
@@ -58,12 +60,6 @@ from curate.validation import LabelRules
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
               "train": 6, "weak": 9, "final": 10, "cv": 11}
 PRIOR_SAMPLE = 5000  # pool items whose scores place a cross-validation model's "prior" threshold
-# Settings that may change between invocations of one run; any other change is refused.
-MUTABLE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loop", "total_budget"),
-           ("loop", "bootstrap"), ("student", "threads"), ("oracle", "seconds_per_label"), ("oracle", "kind"),
-           ("oracle", "assignment_timeout_s"), ("student", "device"), ("scout", "device"), ("scout", "concurrency"),
-           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url"), ("loop", "final_model"),
-           ("loop", "final_cv_folds"), ("cost", "expert_label"), ("cost", "crowd_label"), ("cost", "scout_label")}
 
 
 @dataclass
@@ -80,37 +76,19 @@ def step_rng(seed: int, round_index: int, step: str) -> np.random.Generator:
     return np.random.default_rng([seed, round_index, STEP_CODES[step]])
 
 
-def _flatten(config: ProjectConfig) -> dict[tuple[str, str], object]:
-    out: dict[tuple[str, str], object] = {}
-    for section, values in config.model_dump(mode="json").items():
-        if isinstance(values, dict):
-            out.update({(section, k): v for k, v in values.items()})
-        else:  # a top-level setting such as ``database``
-            out[(section, "")] = values
-    return out
-
-
 def check_settings(project: Project) -> None:
-    """Refuse to continue a run whose defining settings changed since it started.
+    """Refuse to continue a run whose defining settings changed since it started (only the settings declared
+    mutable in :mod:`curate.config`, :data:`curate.config.MUTABLE`, may change).
 
     Raises:
-        CurateError: naming the first changed field, its old and new value.
+        CurateError: naming the first changed field, its old and new value (:func:`curate.config.settings_change_error`).
     """
     stored = project.store.get_meta("settings")
     if stored is None:
         return
-    from curate.config import validate_config
-
-    old = _flatten(validate_config(stored, str(project.path / "curate.db")))
-    new = _flatten(project.config)
-    for key in sorted(set(old) | set(new)):
-        if key not in MUTABLE and old.get(key) != new.get(key):
-            raise CurateError(
-                f"{project.path}: this run started with {key[0]}.{key[1]}={old.get(key)!r}, now {new.get(key)!r}; "
-                "only rounds, patience, min_delta, total_budget, bootstrap, threads, devices, the endpoint's "
-                "address, the final model's settings and the prices may change mid-run "
-                "(start a new project to change it)"
-            )
+    error = settings_change_error(validate_config(stored, str(project.path / "curate.db")), project.config)
+    if error:
+        raise CurateError(f"{project.path}: {error}")
 
 
 class Loop:
@@ -445,6 +423,17 @@ class Loop:
             out["round"] = max(rivals, key=lambda s: (_finite(by_model[s]["kappa"]), s))
         return out
 
+    def _prediction_kappa_previous(self, t: int, proba: np.ndarray, by_model: dict[int, dict]) -> float | None:
+        """Cohen's kappa between the labels ``M_t`` and ``M_{t-1}`` predict for every pool item (outside the test
+        split), each at its own round's threshold: the label-free stability signal of
+        :func:`curate.stopping.predictions_stable`. None in round 0. ``proba``: ``(N, K)`` of ``M_t``."""
+        if t == 0:
+            return None
+        pool = self.selectable
+        now = self.predicted_index(proba[pool], by_model[t]["threshold"])
+        before = self.predicted_index(self.stored_scores(t - 1)[pool], by_model[t - 1]["threshold"])
+        return stopping.prediction_kappa(now, before)
+
     def evaluate(self, t: int, proba: np.ndarray) -> dict:
         """Step 2: the metrics of ``M_t`` and of the model served this round (kappa with 95 % bootstrap CIs), written
         to ``metrics.json``.
@@ -481,6 +470,7 @@ class Loop:
                 "threshold": thr,
                 "predicted_positive_share": float(np.mean(proba[self.selectable, pi] >= thr)),
                 "one_class": by_model[t]["one_class"],
+                "prediction_kappa_previous": self._prediction_kappa_previous(t, proba, by_model),
             }
             pred = dict(zip(self.project.ids, self.predicted_labels(proba, thr)))
             m["kappa_eval"] = model_expert_kappa(pred, eval_experts, rng=rng, n_boot=lc.bootstrap).to_dict()
@@ -522,30 +512,15 @@ class Loop:
                 "auroc_test": _auroc(y, proba[pos, self.config.task.positive_index])}
 
     def stop_reason(self, t: int, history: list[dict]) -> str | None:
-        """Step 3, the stopping rule, checked after evaluating ``M_t``; None means go on.
+        """Step 3, the stopping rule (:func:`curate.stopping.stop_reason` with ``[loop]``), checked after evaluating
+        ``M_t``; ``history`` is every round's metrics up to round ``t`` (its last). None means go on.
 
-        Students that predict one class only are left out of the plateau test (they say nothing about whether more
-        labels help)."""
-        lc = self.config.loop
-        m = history[-1]
-        k, ceiling = m["kappa_eval"]["kappa"], m["expert_expert_kappa"]
-        if lc.stop_at_ceiling and t >= 1 and np.isfinite(k) and np.isfinite(ceiling) and k >= ceiling:
-            return f"ceiling reached: model-expert kappa {k:.3f} >= expert-expert kappa {ceiling:.3f}"
-        # Plateau: none of the last `patience` students beats the best earlier one, all measured on the
-        # current (largest) eval set, since the eval sets of earlier rounds were smaller and different.
-        one_class = m.get("one_class_by_model", {})
-        kappas = [v for s, v in sorted((int(s), v) for s, v in m.get("kappa_eval_by_model", {}).items())
-                  if s >= 1 and not one_class.get(s, one_class.get(str(s)))]
-        if len(kappas) > lc.patience:
-            before, recent = np.nanmax(kappas[: -lc.patience] + [-1.0]), np.nanmax(kappas[-lc.patience:] + [-1.0])
-            if recent <= before + lc.min_delta:
-                return (f"plateau: on the current eval set no student of the last {lc.patience} rounds beats "
-                        f"{before:.3f} by more than {lc.min_delta}")
-        if t >= lc.rounds:
-            return f"round limit: {lc.rounds} rounds"
-        if lc.total_budget is not None and m["items_labelled"] >= lc.total_budget:
-            return f"budget spent: {m['items_labelled']} of {lc.total_budget} items labelled"
-        return None
+        Raises:
+            ValueError: the last metrics are not round ``t``'s.
+        """
+        if not history or history[-1]["round"] != t:
+            raise ValueError(f"the stopping rule of round {t} needs the metrics of rounds 0..{t}")
+        return stopping.stop_reason(history, self.config.loop)
 
     def select(self, t: int, proba: np.ndarray, threshold: float) -> list[dict]:
         """Step 4: the query strategy chooses this round's items among unlabelled, non-test pool items.

@@ -221,6 +221,13 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
     if one_class:
         lines += ["", f"Warning: the student of round(s) {', '.join(map(str, one_class))} predicts a single class for "
                       "every pool item (too few labels of the other class); such rounds do not count towards a plateau."]
+    stability = [(m["round"], m["prediction_kappa_previous"]) for m in metrics
+                 if m.get("prediction_kappa_previous") is not None]
+    if stability:
+        lines += ["", "Stability (needs no labels): Cohen's kappa between the labels M_t and M_(t-1) predict for the "
+                      "pool, " + ", ".join(f"round {r} {_fmt(k)}" for r, k in stability) + " (stabilising "
+                      "predictions, Bloodgood & Vijay-Shanker 2009; `loop.stop_when_stable` stops once it averages "
+                      "`loop.stable_kappa` over `loop.stable_window` rounds)."]
     final = final_metrics(project)
     if final:
         parts = [f"trained on all {final['items']} expert-labelled items (fine-tune and evaluation shares), "

@@ -241,3 +241,39 @@ def test_final_model_is_cross_validated_without_a_test_split(tmp_path):
     assert "kappa_test" not in final and final["cv"]["folds"] == 5 and final["cv"]["items"] == 90
     assert -1 <= final["cv"]["kappa"]["kappa"] <= 1 and final["cv"]["kappa"]["n"] == 180  # 2 experts per item
     assert "5-fold cross-validated kappa vs experts" in proc.stdout
+
+
+def test_proxy_loop_records_prediction_stability_and_can_stop_on_it(tmp_path):
+    """The label-free rule (curate.stopping.predictions_stable): each round records the kappa between its model's
+    pool predictions and the previous round's, and `loop.stop_when_stable` stops on it."""
+    import pyarrow.parquet as pq
+
+    from curate.agreement import cohen_kappa
+    from curate.config import LoopConfig
+    from curate.stopping import stop_reason
+
+    project = _make_project(tmp_path, "stable")
+    toml = project / "curate.toml"
+    text = toml.read_text()
+    for old, new in (("stop_when_stable = false", "stop_when_stable = true"),
+                     ("stable_kappa = 0.99", "stable_kappa = 0.5"), ("stable_window = 3", "stable_window = 2")):
+        assert old in text
+        text = text.replace(old, new)
+    toml.write_text(text)
+    proc = run_cli("run", project, *PROXY_RUN, "--rounds", "5")  # the last --rounds counts
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = [_metrics(project, t) for t in range(6) if (project / "rounds" / f"r{t:03d}" / "metrics.json").is_file()]
+    assert history[0]["prediction_kappa_previous"] is None
+    pool = {i for i, s in _db(project, "select item_id, split from splits") if s == "test"}
+
+    def predicted(t: int) -> list[bool]:
+        table = pq.read_table(project / "rounds" / f"r{t:03d}" / "scores.parquet").to_pylist()
+        return [r["p_clickbait"] >= history[t]["threshold"] for r in table if r["id"] not in pool]
+
+    for t in range(1, len(history)):
+        assert history[t]["prediction_kappa_previous"] == pytest.approx(cohen_kappa(predicted(t), predicted(t - 1)),
+                                                                         abs=1e-6)
+    settings = LoopConfig(rounds=5, stop_when_stable=True, stable_kappa=0.5, stable_window=2)
+    reason = stop_reason(history, settings)
+    assert reason and f"done: {reason}." in proc.stdout
+    assert all(stop_reason(history[: t + 1], settings) is None for t in range(len(history) - 1))

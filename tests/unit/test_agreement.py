@@ -1,4 +1,3 @@
-import csv
 import math
 
 import numpy as np
@@ -6,7 +5,6 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from curate.agreement import cohen_kappa, kappa_with_ci, majority_vote, model_expert_kappa, pairwise_kappa
-from tests.conftest import RTE
 
 
 def test_cohen_kappa_matches_sklearn_and_edge_cases():
@@ -63,20 +61,18 @@ def test_pairwise_and_model_expert_kappa():
     assert est.n == 9
 
 
-def test_agreement_on_real_crowd_annotations_snow_rte():
-    """Snow et al. 2008 RTE: one worker vs the expert gold about 0.46; majority of 10 about 0.84 (SOURCE.md)."""
-    if not RTE.is_file():
-        pytest.skip(f"shared data not found at {RTE}")
-    by_worker: dict[str, dict[str, str]] = {}
-    gold: dict[str, str] = {}
-    with RTE.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
-            gold[row["orig_id"]] = row["gold"]
-    assert sum(len(v) for v in by_worker.values()) == 8000 and len(by_worker) == 164
-    # Every single worker judgment against the expert gold.
-    assert model_expert_kappa(gold, by_worker, rng=np.random.default_rng(0), n_boot=0).kappa == pytest.approx(0.46, abs=0.01)
-    majority = majority_vote(by_worker, ["0", "1"], tie="0")  # 5-5 ties count as 0, as in SOURCE.md's figure
-    items = sorted(gold)
-    assert cohen_kappa([majority[i] for i in items], [gold[i] for i in items]) == pytest.approx(0.84, abs=0.015)
-    assert len(majority_vote(by_worker, ["0", "1"])) == 800 - 65  # the 65 ties left out
+def test_majority_vote_with_and_without_a_tie_label():
+    """(Snow et al. 2008 RTE, the real-data check of these functions: tests/integration/test_real_data.py.)"""
+    votes = {
+        "w1": {"a": "1", "b": "0", "c": "1", "d": "0"},
+        "w2": {"a": "1", "b": "1", "c": "0"},
+        "w3": {"a": "0", "b": "1"},
+    }
+    # a: 1,1,0 -> 1; b: 0,1,1 -> 1; c: 1,0 tie; d: 0 alone -> 0
+    assert majority_vote(votes, ["0", "1"]) == {"a": "1", "b": "1", "d": "0"}
+    assert majority_vote(votes, ["0", "1"], tie="0") == {"a": "1", "b": "1", "c": "0", "d": "0"}
+    assert majority_vote({}, ["0", "1"]) == {}
+    with pytest.raises(ValueError):
+        majority_vote(votes, ["0", "1"], tie="2")
+    with pytest.raises(ValueError):
+        majority_vote({"w": {"a": "9"}}, ["0", "1"])

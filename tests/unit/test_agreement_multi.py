@@ -1,10 +1,10 @@
 """Multi-annotator agreement: kappa matrix, Fleiss' kappa, Krippendorff's alpha.
 
 The reference values are computed in the tests directly with statsmodels and krippendorff from the
-raw data, not copied from the functions under test.
+raw data, not copied from the functions under test. The data is a simulated crowd shaped like Snow et al. (2008)
+RTE (tests/unit/synthetic.py); the same checks on the real RTE judgments are in tests/integration/test_real_data.py.
 """
 
-import csv
 import math
 from functools import lru_cache
 
@@ -15,22 +15,23 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from curate.agreement import fleiss_kappa, kappa_matrix, krippendorff_alpha
-from tests.conftest import RTE
+from tests.unit.synthetic import crowd_rows
+
+N_ITEMS, N_WORKERS, PER_ITEM = 150, 40, 10
 
 
 @lru_cache(maxsize=1)
-def _rte_rows() -> tuple[dict, ...]:
-    if not RTE.is_file():
-        pytest.skip(f"shared data not found at {RTE}")
-    with RTE.open(encoding="utf-8") as fh:
-        return tuple(csv.DictReader(fh))
+def _crowd_rows() -> tuple[dict, ...]:
+    """A simulated crowd: 150 items, 10 judgments each by distinct workers among 40, each right 75 % of the time
+    (two workers agree with probability 0.75^2 + 0.25^2 = 0.625: pairwise kappa about 0.25)."""
+    return tuple(crowd_rows(n_items=N_ITEMS, n_workers=N_WORKERS, per_item=PER_ITEM, accuracy=0.75, seed=0))
 
 
-def _rte() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """``({worker: {item: "0"|"1"}}, {item: gold})`` from Snow et al. 2008 RTE."""
+def _crowd() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """``({worker: {item: "0"|"1"}}, {item: gold})`` of the simulated crowd."""
     by_worker: dict[str, dict[str, str]] = {}
     gold: dict[str, str] = {}
-    for row in _rte_rows():
+    for row in _crowd_rows():
         by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
         gold[row["orig_id"]] = row["gold"]
     return by_worker, gold
@@ -58,8 +59,8 @@ def test_kappa_matrix_hand_checked():
     assert km["n"] == [[5, 4, 1], [4, 4, 0], [1, 0, 1]]
 
 
-def test_kappa_matrix_on_rte_gold_vs_workers():
-    by_worker, gold = _rte()
+def test_kappa_matrix_on_crowd_gold_vs_workers():
+    by_worker, gold = _crowd()
     workers = sorted(by_worker, key=lambda w: -len(by_worker[w]))[:3]
     data = {"gold": gold, **{w: by_worker[w] for w in workers}}
     km = kappa_matrix(data)
@@ -74,28 +75,26 @@ def test_kappa_matrix_on_rte_gold_vs_workers():
             cohen_kappa_score([gold[s] for s in shared], [by_worker[w][s] for s in shared])
         )
         assert -1 <= km["matrix"][g][i] <= 1
-    assert km["n"][g][g] == 800
+    assert km["n"][g][g] == N_ITEMS
 
 
 # -- Fleiss' kappa --------------------------------------------------------------------------------
 
 
-def test_fleiss_kappa_on_rte_matches_statsmodels():
-    rows = _rte_rows()
+def test_fleiss_kappa_on_crowd_matches_statsmodels():
+    rows = _crowd_rows()
     items = sorted({r["orig_id"] for r in rows})
     pos = {item: k for k, item in enumerate(items)}
     table = np.zeros((len(items), 2))
     for r in rows:
         table[pos[r["orig_id"]], int(r["response"])] += 1
-    assert table.shape == (800, 2) and (table.sum(axis=1) == 10).all()
+    assert table.shape == (N_ITEMS, 2) and (table.sum(axis=1) == PER_ITEM).all()
     reference = sm_fleiss_kappa(table, method="fleiss")
-    by_worker, _ = _rte()
-    assert len(by_worker) == 164
+    by_worker, _ = _crowd()
+    assert len(by_worker) == N_WORKERS
     value = fleiss_kappa(by_worker, ["0", "1"])
-    print(f"RTE Fleiss' kappa: {value:.4f} (statsmodels directly: {reference:.4f})")
     assert value == pytest.approx(reference, abs=1e-12)
-    # One worker against the gold is about 0.46 (test_agreement.py); two noisy workers agree less with
-    # each other than each with the truth: about 0.24 here.
+    # Two noisy workers agree less with each other than each with the truth: about 0.25 here.
     assert 0.15 < value < 0.35
 
 
@@ -126,8 +125,8 @@ def test_fleiss_kappa_uses_the_most_common_rater_count():
 # -- Krippendorff's alpha -----------------------------------------------------------------------------
 
 
-def test_krippendorff_alpha_on_rte_matches_package():
-    rows = _rte_rows()
+def test_krippendorff_alpha_on_crowd_matches_package():
+    rows = _crowd_rows()
     workers = sorted({r["!amt_worker_ids"] for r in rows})
     items = sorted({r["orig_id"] for r in rows})
     wi = {w: k for k, w in enumerate(workers)}
@@ -136,9 +135,8 @@ def test_krippendorff_alpha_on_rte_matches_package():
     for r in rows:
         matrix[wi[r["!amt_worker_ids"]], ii[r["orig_id"]]] = int(r["response"])
     reference = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
-    by_worker, _ = _rte()
+    by_worker, _ = _crowd()
     value = krippendorff_alpha(by_worker, ["0", "1"])
-    print(f"RTE Krippendorff's alpha (nominal): {value:.4f} (krippendorff directly: {reference:.4f})")
     assert value == pytest.approx(reference, abs=1e-9)
     assert 0.15 < value < 0.35
     # With 10 raters on every item, alpha and Fleiss' kappa differ only by a small-sample correction.

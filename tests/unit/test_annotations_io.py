@@ -22,7 +22,7 @@ from curate.errors import CurateError
 from curate.oracle.base import Annotation
 from curate.project import Project, init_project
 from curate.store import adjudications
-from tests.conftest import LABELS, webis_rows
+from tests.unit.synthetic import LABELS, webis_like_rows
 
 NEG, POS = LABELS  # "no-clickbait", "clickbait"
 SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "labelstudio": ".json"}
@@ -31,7 +31,7 @@ SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "labelstudio": ".json"}
 @pytest.fixture
 def pool(tmp_path: Path) -> Path:
     path = tmp_path / "pool.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in webis_rows(20)), encoding="utf-8")
+    path.write_text("".join(json.dumps(r) + "\n" for r in webis_like_rows(20)), encoding="utf-8")
     return path
 
 

@@ -11,10 +11,8 @@ import pytest
 
 from curate.errors import CurateError
 from curate.pool import load_pool, read_pool, write_pool
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-WEBIS = SHARED_DATA / "webis-clickbait-17" / "webis-clickbait-17.jsonl"
-WEBIS_LABELS = ["no-clickbait", "clickbait"]
+from tests.unit.synthetic import LABELS as WEBIS_LABELS
+from tests.unit.synthetic import webis_like_rows
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -94,15 +92,12 @@ def test_suffix_is_case_insensitive(tmp_path):
     assert read_pool(path).num_rows == 1
 
 
-# --------------------------------------------------------------------------- real data
+# --------------------------------------------------------------------------- Webis-shaped data
 
 
-@pytest.mark.skipif(not WEBIS.is_file(), reason=f"shared data not found at {WEBIS}")
-def test_webis_slice(tmp_path):
-    lines = []
-    with WEBIS.open(encoding="utf-8") as fh:
-        for _ in range(200):
-            lines.append(fh.readline())
+def test_webis_shaped_slice(tmp_path):
+    """Rows shaped like Webis Clickbait 2017 (the real file: tests/integration/test_real_data.py)."""
+    lines = [json.dumps(r) + "\n" for r in webis_like_rows(200)]
     path = tmp_path / "webis.jsonl"
     path.write_text("".join(lines), encoding="utf-8")
     table = read_pool(path, labels=WEBIS_LABELS, gold_field="label", crowd_field="judgments")

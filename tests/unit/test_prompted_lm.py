@@ -1,4 +1,4 @@
-"""The prompted-lm scout with the real bundled SmolLM2-135M-Instruct on Webis tweets (no mocks)."""
+"""The prompted-lm scout with the real bundled SmolLM2-135M-Instruct on Webis-style headlines (no mocks)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,24 @@ import pytest
 from curate.config import BUNDLED_LLM, ScoutConfig
 from curate.errors import CurateError
 from curate.models.prompted_lm import PromptedLMScorer, select_demonstrations
-from tests.conftest import LABELS, REPO, webis_rows
+from tests.conftest import REPO
+from tests.unit.synthetic import LABELS
 
 pytestmark = pytest.mark.slow
 
 POLICY = (REPO / "examples" / "webis" / "policy.txt").read_text(encoding="utf-8")
 SEEDS = json.loads((REPO / "examples" / "webis" / "seed_examples.json").read_text(encoding="utf-8"))
+# Eight headlines in the style of Webis Clickbait 2017 posts (written for this test), teasers and plain news mixed.
+HEADLINES = [
+    "Europol links 3,500 names in leaked files to suspected criminals",
+    "The secret to truly great chicken soup",
+    "Police recruits in Kabul face down their fears to serve",
+    "Fewer viewers are watching football this season, ratings show",
+    "You won't believe what this quarterback said about his struggles",
+    "Nearly 2,000 residents sign up for a countrywide gift exchange",
+    "Will the president-elect let his family run his business empire?",
+    "Competition regulator does not oppose the gym chain takeover",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +38,7 @@ def lm():
 
 @pytest.fixture(scope="module")
 def texts() -> list[str]:
-    return [r["text"] for r in webis_rows(8)]
+    return list(HEADLINES)
 
 
 def make(lm, k: int = 0, **kw) -> PromptedLMScorer:
