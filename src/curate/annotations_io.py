@@ -49,14 +49,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from xml.sax.saxutils import quoteattr
 
-from sqlalchemy import insert, select, update
-
 from curate.errors import CurateError
-from curate.oracle.base import Annotation
+from curate.records import Annotation
 from curate.store import Store
-from curate.store import adjudications as adjudications_table
-from curate.store import annotations as annotations_table
-from curate.store import annotators as annotators_table
 from curate.validation import JSONProblem, LabelRules, annotator_name_problem, loads_strict, round_limit
 
 __all__ = [
@@ -144,9 +139,8 @@ def _write_atomic(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
 
 def _adjudication_rows(store: Store) -> list[dict]:
     """Adjudications as dicts ``{"item_id", "label", "admin", "created_at"}``, by item id."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(adjudications_table).order_by(adjudications_table.c.item_id)).mappings().all()
-    return [dict(r) for r in rows]
+    with store.connection() as conn:
+        return store.adjudications(conn)
 
 
 # --------------------------------------------------------------------------- export
@@ -757,7 +751,7 @@ def import_annotations(
             max_round=round_limit(conn, project.config.loop.rounds),
             registered=True,
         )
-        known_names = {row[0] for row in conn.execute(select(annotators_table.c.name))}
+        known_names = store.annotator_names(conn)
         for r in records:
             if r.annotator not in known_names:
                 if not register_annotators:
@@ -767,13 +761,12 @@ def import_annotations(
                         f"register them first (`curate annotators add {project.path} NAME`), or import with "
                         "--register-annotators",
                     )
-                conn.execute(
-                    insert(annotators_table).values(
-                        name=r.annotator,
-                        token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),  # no one holds this token
-                        is_admin=False,
-                        created_at=now,
-                    )
+                store.insert_annotator(
+                    conn,
+                    r.annotator,
+                    hashlib.sha256(secrets.token_bytes(32)).hexdigest(),  # no one holds this token
+                    is_admin=False,
+                    created_at=now,
                 )
                 known_names.add(r.annotator)
                 registered.append(r.annotator)
@@ -793,10 +786,6 @@ def import_annotations(
                 continue
             added += 1
             if r.created_at is not None:
-                conn.execute(
-                    update(annotations_table)
-                    .where(annotations_table.c.item_id == r.item_id, annotations_table.c.annotator == r.annotator)
-                    .values(created_at=r.created_at)
-                )
+                store.set_annotation_time(conn, r.item_id, r.annotator, r.created_at)
     return {"added": added, "skipped_existing": skipped, "ignored": ignored, "over_need": over,
             "registered": registered}

@@ -6,6 +6,13 @@ are committed in the same transaction as the record that the step is complete, s
 any moment resumes at the first step not recorded with nothing lost or written twice.
 Uniqueness is enforced by the database: one label per (item, annotator), one selection row per
 (round, item), one split per item.
+
+This is the only module that knows the tables and writes SQL (``tests/unit/test_layering.py`` checks it):
+the loop, the labelling app (assignment, authentication), validation and import/export call the methods of
+:class:`Store`. A method that takes a ``conn`` runs in the caller's transaction (from
+:meth:`Store.transaction`, :meth:`Store.exclusive_transaction` or :meth:`Store.connection`); those that need
+nothing of the instance are static, so code holding only a connection (:mod:`curate.validation`) calls them on
+the class.
 """
 
 from __future__ import annotations
@@ -28,17 +35,23 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    delete,
     func,
     insert,
     inspect,
+    or_,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from curate.errors import CurateError
+from curate.records import Annotation, Assignment
 
-from curate.oracle.base import Annotation
+# ``Connection`` is the handle the methods below take as ``conn``; other modules import it from here for
+# their type hints (only this module imports sqlalchemy).
+__all__ = ["DB_NAME", "Connection", "Store"]
 
 DB_NAME = "curate.db"
 
@@ -190,6 +203,12 @@ class Store:
             yield conn
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection for reads, with no explicit transaction (whatever it began is rolled back on close)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def exclusive_transaction(self) -> Iterator[Connection]:
         """A transaction that holds the database's write lock from its first statement, so a read followed
         by a write (hand out an item only if it still needs labels) cannot interleave with another writer:
@@ -301,3 +320,265 @@ class Store:
         """``{item_id: split}`` for every item with a split."""
         with self.engine.connect() as conn:
             return {r[0]: r[1] for r in conn.execute(select(splits.c.item_id, splits.c.split))}
+
+    # -- rounds (in the caller's transaction) -------------------------------------------------
+    @staticmethod
+    def current_label_round(conn: Connection) -> int | None:
+        """The latest round that has selected items and no completed ``label`` step, or None."""
+        done = select(steps.c.round).where(steps.c.step == "label")
+        return conn.execute(select(func.max(selections.c.round)).where(selections.c.round.not_in(done))).scalar()
+
+    @staticmethod
+    def labelled_rounds(conn: Connection) -> set[int]:
+        """The rounds whose ``label`` step is recorded as complete."""
+        return {row[0] for row in conn.execute(select(steps.c.round).where(steps.c.step == "label"))}
+
+    @staticmethod
+    def selected_rounds(conn: Connection) -> list[int]:
+        """Every round with selected items, ascending."""
+        return [t for (t,) in conn.execute(select(selections.c.round).distinct().order_by(selections.c.round)).all()]
+
+    @staticmethod
+    def latest_selected_round(conn: Connection) -> int | None:
+        """The highest round with selected items, or None when nothing was selected yet."""
+        return conn.execute(select(func.max(selections.c.round))).scalar()
+
+    @staticmethod
+    def selection_needs(conn: Connection, round_index: int) -> list[tuple[str, int]]:
+        """``[(item_id, labels_needed)]`` of a round's selection, by position."""
+        q = select(selections.c.item_id, selections.c.labels_needed).where(selections.c.round == round_index)
+        return [(r[0], int(r[1])) for r in conn.execute(q.order_by(selections.c.position))]
+
+    @staticmethod
+    def label_needs_of_item(conn: Connection, item_id: str) -> list[tuple[int, int]]:
+        """``[(round, labels_needed)]`` of every round that selected ``item_id`` (empty: never selected)."""
+        return [tuple(r) for r in conn.execute(
+            select(selections.c.round, selections.c.labels_needed).where(selections.c.item_id == item_id)
+        ).all()]
+
+    # -- annotations (in the caller's transaction) --------------------------------------------
+    @staticmethod
+    def round_annotation_counts(conn: Connection, round_index: int) -> dict[str, int]:
+        """``{item_id: annotations}`` of the round's selected items (annotations of any round count; items
+        without annotations are absent)."""
+        items = select(selections.c.item_id).where(selections.c.round == round_index)
+        q = (select(annotations.c.item_id, func.count()).where(annotations.c.item_id.in_(items))
+             .group_by(annotations.c.item_id))
+        return {r[0]: int(r[1]) for r in conn.execute(q)}
+
+    @staticmethod
+    def count_annotations_by(conn: Connection, round_index: int, annotator: str) -> int:
+        """How many labels ``annotator`` gave in round ``round_index``."""
+        return int(conn.execute(
+            select(func.count()).select_from(annotations).where(
+                annotations.c.round == round_index, annotations.c.annotator == annotator
+            )
+        ).scalar_one())
+
+    @staticmethod
+    def items_labelled_by(conn: Connection, annotator: str) -> set[str]:
+        """The ids of every item ``annotator`` labelled (any round)."""
+        return {row[0] for row in conn.execute(select(annotations.c.item_id).where(annotations.c.annotator == annotator))}
+
+    @staticmethod
+    def has_annotation(conn: Connection, item_id: str, annotator: str | None = None) -> bool:
+        """Whether ``item_id`` holds a label (by ``annotator``, when given)."""
+        q = select(annotations.c.id).where(annotations.c.item_id == item_id)
+        if annotator is not None:
+            q = q.where(annotations.c.annotator == annotator)
+        return conn.execute(q.limit(1)).first() is not None
+
+    @staticmethod
+    def labels_of_item(conn: Connection, item_id: str) -> int:
+        """How many labels ``item_id`` holds (all annotators, all rounds)."""
+        return int(conn.execute(
+            select(func.count()).select_from(annotations).where(annotations.c.item_id == item_id)
+        ).scalar_one())
+
+    @staticmethod
+    def annotators_of_annotations(conn: Connection, round_index: int | None = None) -> list[str]:
+        """The annotator of each annotation (one entry per label; of round ``round_index`` when given)."""
+        q = select(annotations.c.annotator)
+        if round_index is not None:
+            q = q.where(annotations.c.round == round_index)
+        return [a for (a,) in conn.execute(q)]
+
+    @staticmethod
+    def last_annotation_by(conn: Connection, round_index: int, annotator: str) -> dict | None:
+        """``{"id", "item_id"}`` of ``annotator``'s most recent label in round ``round_index``, or None."""
+        row = conn.execute(
+            select(annotations.c.id, annotations.c.item_id)
+            .where(annotations.c.round == round_index, annotations.c.annotator == annotator)
+            .order_by(annotations.c.id.desc())
+            .limit(1)
+        ).mappings().first()
+        return None if row is None else dict(row)
+
+    @staticmethod
+    def delete_annotation(conn: Connection, annotation_id: int) -> None:
+        """Delete one annotation by its id."""
+        conn.execute(delete(annotations).where(annotations.c.id == annotation_id))
+
+    @staticmethod
+    def set_annotation_time(conn: Connection, item_id: str, annotator: str, created_at: float) -> None:
+        """Set the ``created_at`` of ``annotator``'s label of ``item_id`` (an imported label keeps its time)."""
+        conn.execute(
+            update(annotations)
+            .where(annotations.c.item_id == item_id, annotations.c.annotator == annotator)
+            .values(created_at=created_at)
+        )
+
+    # -- assignments (in the caller's transaction) --------------------------------------------
+    @staticmethod
+    def round_assignments(conn: Connection, round_index: int) -> list[Assignment]:
+        """Every assignment of round ``round_index``, oldest hand-out first."""
+        rows = conn.execute(
+            select(assignments.c.round, assignments.c.item_id, assignments.c.annotator, assignments.c.status,
+                   assignments.c.assigned_at)
+            .where(assignments.c.round == round_index)
+            .order_by(assignments.c.assigned_at)
+        ).all()
+        return [Assignment(*row) for row in rows]
+
+    @staticmethod
+    def assignment(conn: Connection, round_index: int, item_id: str, annotator: str) -> Assignment | None:
+        """``annotator``'s assignment of ``item_id`` in round ``round_index``, or None."""
+        row = conn.execute(
+            select(assignments.c.round, assignments.c.item_id, assignments.c.annotator, assignments.c.status,
+                   assignments.c.assigned_at)
+            .where(assignments.c.round == round_index, assignments.c.item_id == item_id,
+                   assignments.c.annotator == annotator)
+        ).first()
+        return None if row is None else Assignment(*row)
+
+    @staticmethod
+    def add_assignment(conn: Connection, round_index: int, item_id: str, annotator: str, assigned_at: float) -> None:
+        """Hand ``item_id`` to ``annotator``: a new ``open`` assignment."""
+        conn.execute(
+            insert(assignments).values(
+                round=round_index, item_id=item_id, annotator=annotator, status="open", assigned_at=assigned_at
+            )
+        )
+
+    @staticmethod
+    def update_assignment(conn: Connection, round_index: int, item_id: str, annotator: str, *,
+                          status: str | None = None, assigned_at: float | None = None) -> int:
+        """Set the status and/or hand-out time of ``annotator``'s assignment of ``item_id``; the number of rows
+        changed (0 when there is no such assignment)."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if assigned_at is not None:
+            values["assigned_at"] = assigned_at
+        if not values:
+            raise ValueError("update_assignment: give status, assigned_at or both")
+        return conn.execute(
+            update(assignments)
+            .where(assignments.c.round == round_index, assignments.c.item_id == item_id,
+                   assignments.c.annotator == annotator)
+            .values(**values)
+        ).rowcount
+
+    @staticmethod
+    def delete_assignment(conn: Connection, round_index: int, item_id: str, annotator: str) -> None:
+        """Delete ``annotator``'s assignment of ``item_id`` in round ``round_index``."""
+        conn.execute(
+            delete(assignments).where(assignments.c.round == round_index, assignments.c.item_id == item_id,
+                                      assignments.c.annotator == annotator)
+        )
+
+    @staticmethod
+    def assignment_statuses(conn: Connection) -> list[tuple[str, str]]:
+        """``(annotator, status)`` of every assignment, all rounds."""
+        return [(row.annotator, row.status) for row in conn.execute(
+            select(assignments.c.annotator, assignments.c.status)
+        )]
+
+    # -- adjudications (in the caller's transaction) ------------------------------------------
+    @staticmethod
+    def adjudications(conn: Connection) -> list[dict]:
+        """Adjudications as dicts ``{"item_id", "label", "admin", "created_at"}``, by item id."""
+        rows = conn.execute(select(adjudications).order_by(adjudications.c.item_id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    @staticmethod
+    def set_adjudication(conn: Connection, item_id: str, label: str, admin: str, created_at: float) -> None:
+        """Store (or replace) the admin's final label of ``item_id``."""
+        conn.execute(delete(adjudications).where(adjudications.c.item_id == item_id))
+        conn.execute(insert(adjudications).values(item_id=item_id, label=label, admin=admin, created_at=created_at))
+
+    # -- annotators ---------------------------------------------------------------------------
+    @staticmethod
+    def annotator_exists(conn: Connection, name: str) -> bool:
+        """Whether an annotator of exactly this name is registered."""
+        return conn.execute(select(annotators.c.name).where(annotators.c.name == name)).first() is not None
+
+    @staticmethod
+    def annotator_names(conn: Connection) -> set[str]:
+        """The names of every registered annotator."""
+        return {row[0] for row in conn.execute(select(annotators.c.name))}
+
+    @staticmethod
+    def annotator_roles(conn: Connection) -> dict[str, bool]:
+        """``{name: is_admin}`` of every registered annotator."""
+        return {row.name: bool(row.is_admin) for row in conn.execute(select(annotators.c.name, annotators.c.is_admin))}
+
+    @staticmethod
+    def list_annotators(conn: Connection) -> list[dict]:
+        """Every annotator as ``{"name", "is_admin", "created_at", "expires_at", "revoked_at"}``, by name (never the
+        token hash)."""
+        c = annotators.c
+        rows = conn.execute(
+            select(c.name, c.is_admin, c.created_at, c.expires_at, c.revoked_at).order_by(c.name)
+        ).mappings().all()
+        return [dict(r) for r in rows]
+
+    @staticmethod
+    def annotator_by_token_hash(conn: Connection, token_hash: str, *, now: float) -> dict | None:
+        """The annotator row ``{"name", "token_hash", "is_admin", "created_at", "expires_at", "revoked_at"}``
+        holding ``token_hash``, unless revoked or expired at ``now``; else None."""
+        q = select(annotators).where(
+            annotators.c.token_hash == token_hash,
+            annotators.c.revoked_at.is_(None),
+            or_(annotators.c.expires_at.is_(None), annotators.c.expires_at > now),
+        )
+        row = conn.execute(q).mappings().first()
+        return None if row is None else dict(row)
+
+    @staticmethod
+    def insert_annotator(conn: Connection, name: str, token_hash: str, *, is_admin: bool, created_at: float,
+                         expires_at: float | None = None) -> None:
+        """Insert an annotator row (the caller checked the name is free, in the same transaction)."""
+        conn.execute(
+            insert(annotators).values(name=name, token_hash=token_hash, is_admin=is_admin, created_at=created_at,
+                                      expires_at=expires_at)
+        )
+
+    def register_annotator(self, name: str, token_hash: str, *, is_admin: bool, created_at: float,
+                           expires_at: float | None = None) -> bool:
+        """Register an annotator in a transaction of its own; False (nothing written) when the name is taken,
+        also by a concurrent registration of the same name."""
+        try:
+            with self.transaction() as conn:
+                if self.annotator_exists(conn, name):
+                    return False
+                self.insert_annotator(conn, name, token_hash, is_admin=is_admin, created_at=created_at,
+                                      expires_at=expires_at)
+        except IntegrityError:  # a concurrent registration of the same name
+            return False
+        return True
+
+    @staticmethod
+    def revoke_annotator(conn: Connection, name: str, *, at: float) -> bool:
+        """Mark ``name``'s token revoked at ``at``; False when it was already revoked (or no such annotator)."""
+        done = conn.execute(
+            update(annotators).where(annotators.c.name == name, annotators.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        ).rowcount
+        return bool(done)
+
+    @staticmethod
+    def replace_token(conn: Connection, name: str, token_hash: str, *, expires_at: float | None) -> None:
+        """Give ``name`` a new token hash and expiry, and clear any revocation."""
+        conn.execute(update(annotators).where(annotators.c.name == name)
+                     .values(token_hash=token_hash, expires_at=expires_at, revoked_at=None))

@@ -30,12 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Container, Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
-
 from curate.errors import CurateError
-from curate.oracle.base import Annotation
-from curate.store import annotations, annotators, selections
+from curate.records import Annotation
+from curate.store import Connection, Store
 
 __all__ = [
     "CLOCK_SKEW_S",
@@ -273,16 +270,14 @@ def round_limit(conn: Connection, configured_rounds: int) -> int:
     rounds 0 to ``rounds - 1`` select items, so this leaves one round of slack beyond the plan and
     never refuses a round the project has selected.
     """
-    latest = conn.execute(select(func.max(selections.c.round))).scalar()
+    latest = Store.latest_selected_round(conn)
     return max(int(configured_rounds), -1 if latest is None else int(latest) + 1)
 
 
 def label_need(conn: Connection, item_id: str, round_index: int | None = None) -> int | None:
     """How many labels ``item_id`` needs: its ``labels_needed`` in round ``round_index``'s selection, else the
     largest over the rounds that selected it; None when no round selected it (no limit)."""
-    rows = conn.execute(
-        select(selections.c.round, selections.c.labels_needed).where(selections.c.item_id == item_id)
-    ).all()
+    rows = Store.label_needs_of_item(conn, item_id)
     if not rows:
         return None
     for r, need in rows:
@@ -325,9 +320,7 @@ class LabelRules:
         if problem is not None:
             return Rejection("annotator", f"annotator name {_show(ann.annotator)} {problem}",
                              f"give 1 to {MAX_NAME} visible characters, without < or >")
-        if self.registered and conn.execute(
-            select(annotators.c.name).where(annotators.c.name == ann.annotator)
-        ).first() is None:
+        if self.registered and not Store.annotator_exists(conn, ann.annotator):
             return Rejection("unregistered", f"annotator {ann.annotator!r} is not registered",
                              "register them with `curate annotators add PROJECT NAME`")
         if not isinstance(ann.label, str) or ann.label not in self.labels:
@@ -344,15 +337,11 @@ class LabelRules:
             problem = time_problem(created_at, now=now)
             if problem is not None:
                 return Rejection("time", problem, "give the time the label was made (ISO 8601, UTC), or leave it empty")
-        if conn.execute(select(annotations.c.id).where(
-            annotations.c.item_id == item, annotations.c.annotator == ann.annotator
-        )).first() is not None:
+        if Store.has_annotation(conn, item, ann.annotator):
             return None
         need = label_need(conn, item, r)
         if need is not None:
-            have = conn.execute(
-                select(func.count()).select_from(annotations).where(annotations.c.item_id == item)
-            ).scalar_one()
+            have = Store.labels_of_item(conn, item)
             if have >= need:
                 return Rejection("need", f"item {item!r} already has the {need} label(s) it needs",
                                  "it takes no more labels")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Protocol, Sequence
 
+from curate.records import Annotation  # lives in curate.records (the store imports it too); re-exported here
 
-@dataclass(frozen=True)
-class Annotation:
-    """One label given by one annotator to one item in one round."""
-
-    item_id: str
-    annotator: str
-    label: str
-    round: int
+__all__ = ["Annotation", "Oracle", "WebOracle"]
 
 
 class Oracle(Protocol):

@@ -19,12 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Container, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection
-
 from curate.errors import CurateError
-from curate.oracle.base import Annotation
-from curate.store import Store, adjudications, annotations, annotators, assignments, selections, steps
+from curate.records import Annotation, Assignment
+from curate.store import Connection, Store
 from curate.validation import LabelRules
 
 
@@ -58,21 +55,17 @@ class Handout:
 
 def current_round(conn: Connection) -> int | None:
     """The latest round that has selected items and no completed ``label`` step, or None."""
-    done = select(steps.c.round).where(steps.c.step == "label")
-    return conn.execute(select(func.max(selections.c.round)).where(selections.c.round.not_in(done))).scalar()
+    return Store.current_label_round(conn)
 
 
 def _selection(conn: Connection, round_index: int) -> list[tuple[str, int]]:
     """``[(item_id, labels_needed)]`` of a round, by position."""
-    q = select(selections.c.item_id, selections.c.labels_needed).where(selections.c.round == round_index)
-    return [(r[0], int(r[1])) for r in conn.execute(q.order_by(selections.c.position))]
+    return Store.selection_needs(conn, round_index)
 
 
 def _annotation_counts(conn: Connection, round_index: int) -> Counter:
     """``{item_id: annotations}`` of the round's selected items (annotations of any round count)."""
-    items = select(selections.c.item_id).where(selections.c.round == round_index)
-    q = select(annotations.c.item_id, func.count()).where(annotations.c.item_id.in_(items)).group_by(annotations.c.item_id)
-    return Counter({r[0]: int(r[1]) for r in conn.execute(q)})
+    return Counter(Store.round_annotation_counts(conn, round_index))
 
 
 def round_progress(conn: Connection, round_index: int, annotator: str) -> dict:
@@ -80,11 +73,7 @@ def round_progress(conn: Connection, round_index: int, annotator: str) -> dict:
     labels in the round}``. Counts only: never whose label or which."""
     sel = _selection(conn, round_index)
     have = _annotation_counts(conn, round_index)
-    mine = conn.execute(
-        select(func.count()).select_from(annotations).where(
-            annotations.c.round == round_index, annotations.c.annotator == annotator
-        )
-    ).scalar_one()
+    mine = Store.count_annotations_by(conn, round_index, annotator)
     return {"done": sum(min(have[i], n) for i, n in sel), "total": sum(n for _, n in sel), "mine": int(mine)}
 
 
@@ -102,14 +91,8 @@ def next_item(store: Store, annotator: str, *, timeout_s: float, now: float | No
             return Handout(None, None)
         sel = _selection(conn, r)
         have = _annotation_counts(conn, r)
-        mine_labelled = {
-            row[0] for row in conn.execute(select(annotations.c.item_id).where(annotations.c.annotator == annotator))
-        }
-        asg = conn.execute(
-            select(assignments.c.item_id, assignments.c.annotator, assignments.c.status, assignments.c.assigned_at)
-            .where(assignments.c.round == r)
-            .order_by(assignments.c.assigned_at)
-        ).all()
+        mine_labelled = store.items_labelled_by(conn, annotator)
+        asg = store.round_assignments(conn, r)
         mine = {a.item_id: a.status for a in asg if a.annotator == annotator}
         others_live = Counter(
             a.item_id for a in asg if a.annotator != annotator and a.status == "open" and a.assigned_at > fresh
@@ -118,31 +101,27 @@ def next_item(store: Store, annotator: str, *, timeout_s: float, now: float | No
         def room(item_id: str, need: int) -> bool:
             return have[item_id] + others_live[item_id] < need
 
-        def where(item_id: str):
-            return (assignments.c.round == r, assignments.c.item_id == item_id, assignments.c.annotator == annotator)
-
         for item_id, need in sel:  # an open assignment of mine (normally at most one)
             if mine.get(item_id) != "open":
                 continue
             if item_id in mine_labelled:  # labelled through another path: close it
-                conn.execute(update(assignments).where(*where(item_id)).values(status="done"))
+                store.update_assignment(conn, r, item_id, annotator, status="done")
             elif room(item_id, need):
-                conn.execute(update(assignments).where(*where(item_id)).values(assigned_at=now))
+                store.update_assignment(conn, r, item_id, annotator, assigned_at=now)
                 return Handout(r, item_id, round_progress(conn, r, annotator))
             else:  # it expired and was handed to others who filled it
-                conn.execute(delete(assignments).where(*where(item_id)))
+                store.delete_assignment(conn, r, item_id, annotator)
                 del mine[item_id]
         for item_id, need in sel:
             if item_id in mine_labelled or item_id in mine or not room(item_id, need):
                 continue
-            conn.execute(
-                insert(assignments).values(round=r, item_id=item_id, annotator=annotator, status="open", assigned_at=now)
-            )
+            store.add_assignment(conn, r, item_id, annotator, now)
             return Handout(r, item_id, round_progress(conn, r, annotator))
         return Handout(r, None, round_progress(conn, r, annotator))
 
 
-def _open_assignment(conn: Connection, r: int | None, annotator: str, item_id: str, known: Container[str]):
+def _open_assignment(conn: Connection, r: int | None, annotator: str, item_id: str,
+                     known: Container[str]) -> Assignment:
     """The expert's open assignment row of ``item_id`` in round ``r``.
 
     Raises:
@@ -153,16 +132,12 @@ def _open_assignment(conn: Connection, r: int | None, annotator: str, item_id: s
         raise NotFound(f"unknown item {item_id!r}: not in this project's pool")
     if r is None:
         raise Conflict("no round is waiting for labels")
-    row = conn.execute(
-        select(assignments).where(
-            assignments.c.round == r, assignments.c.item_id == item_id, assignments.c.annotator == annotator
-        )
-    ).mappings().first()
+    row = Store.assignment(conn, r, item_id, annotator)
     if row is None:
         raise Conflict(f"item {item_id!r} is not assigned to you in round {r}; ask POST /api/next for an item")
-    if row["status"] == "done":
+    if row.status == "done":
         raise Conflict(f"you already labelled item {item_id!r}; POST /api/undo to change your last label")
-    if row["status"] == "skipped":
+    if row.status == "skipped":
         raise Conflict(f"you skipped item {item_id!r}; it will not be given to you again")
     return row
 
@@ -198,11 +173,7 @@ def record_label(
             raise (NotFound if rejection.rule == "item" else Invalid)(str(rejection))
         if not store.add_annotation(conn, ann):
             raise Conflict(f"you already labelled item {item_id!r}")
-        conn.execute(
-            update(assignments)
-            .where(assignments.c.round == r, assignments.c.item_id == item_id, assignments.c.annotator == annotator)
-            .values(status="done")
-        )
+        store.update_assignment(conn, r, item_id, annotator, status="done")
         progress = round_progress(conn, r, annotator)
     return {"round": r, "item_id": item_id, "label": label, "progress": progress}
 
@@ -220,11 +191,7 @@ def skip_item(store: Store, annotator: str, item_id: str, *, known: Container[st
     with store.exclusive_transaction() as conn:
         r = current_round(conn)
         _open_assignment(conn, r, annotator, item_id, known)
-        conn.execute(
-            update(assignments)
-            .where(assignments.c.round == r, assignments.c.item_id == item_id, assignments.c.annotator == annotator)
-            .values(status="skipped")
-        )
+        store.update_assignment(conn, r, item_id, annotator, status="skipped")
     return {"round": r, "item_id": item_id, "skipped": True}
 
 
@@ -243,23 +210,14 @@ def undo_last(store: Store, annotator: str, *, now: float | None = None) -> Hand
         r = current_round(conn)
         if r is None:
             raise Conflict("nothing to undo: no round is waiting for labels")
-        last = conn.execute(
-            select(annotations.c.id, annotations.c.item_id)
-            .where(annotations.c.round == r, annotations.c.annotator == annotator)
-            .order_by(annotations.c.id.desc())
-            .limit(1)
-        ).first()
+        last = store.last_annotation_by(conn, r, annotator)
         if last is None:
             raise Conflict(f"nothing to undo: you have no label in round {r}")
-        conn.execute(delete(annotations).where(annotations.c.id == last.id))
-        where = (assignments.c.round == r, assignments.c.item_id == last.item_id, assignments.c.annotator == annotator)
-        if conn.execute(update(assignments).where(*where).values(status="open", assigned_at=now)).rowcount == 0:
-            conn.execute(
-                insert(assignments).values(
-                    round=r, item_id=last.item_id, annotator=annotator, status="open", assigned_at=now
-                )
-            )
-        return Handout(r, last.item_id, round_progress(conn, r, annotator))
+        item_id = last["item_id"]
+        store.delete_annotation(conn, last["id"])
+        if store.update_assignment(conn, r, item_id, annotator, status="open", assigned_at=now) == 0:
+            store.add_assignment(conn, r, item_id, annotator, now)
+        return Handout(r, item_id, round_progress(conn, r, annotator))
 
 
 # -- the admin's views ---------------------------------------------------------------------------------------
@@ -274,11 +232,11 @@ def progress_report(store: Store) -> dict:
         "experts": [{"name", "is_admin", "labelled", "labelled_current_round", "skipped", "open"}]}``;
         ``labels`` counts annotations of the round's items, ``complete`` whether its ``label`` step is recorded.
     """
-    with store.engine.connect() as conn:
+    with store.connection() as conn:
         r = current_round(conn)
-        done_rounds = {row[0] for row in conn.execute(select(steps.c.round).where(steps.c.step == "label"))}
+        done_rounds = store.labelled_rounds(conn)
         rounds = []
-        for (t,) in conn.execute(select(selections.c.round).distinct().order_by(selections.c.round)).all():
+        for t in store.selected_rounds(conn):
             sel = _selection(conn, t)
             have = _annotation_counts(conn, t)
             rounds.append({
@@ -286,14 +244,10 @@ def progress_report(store: Store) -> dict:
                 "labels": sum(have[i] for i, _ in sel), "items_complete": sum(have[i] >= n for i, n in sel),
                 "complete": t in done_rounds, "current": t == r,
             })
-        names = {row.name: bool(row.is_admin) for row in conn.execute(select(annotators.c.name, annotators.c.is_admin))}
-        labelled = Counter(a for (a,) in conn.execute(select(annotations.c.annotator)))
-        in_round = Counter(
-            a for (a,) in conn.execute(select(annotations.c.annotator).where(annotations.c.round == r))
-        ) if r is not None else Counter()
-        status = Counter((row.annotator, row.status) for row in conn.execute(
-            select(assignments.c.annotator, assignments.c.status)
-        ))
+        names = store.annotator_roles(conn)
+        labelled = Counter(store.annotators_of_annotations(conn))
+        in_round = Counter(store.annotators_of_annotations(conn, r)) if r is not None else Counter()
+        status = Counter(store.assignment_statuses(conn))
     experts = [
         {"name": n, "is_admin": names.get(n, False), "labelled": labelled[n], "labelled_current_round": in_round[n],
          "skipped": status[(n, "skipped")], "open": status[(n, "open")]}
@@ -311,7 +265,7 @@ def labels_by_annotator(store: Store) -> dict[str, dict[str, str]]:
 
 
 def _adjudications(conn: Connection) -> dict[str, dict]:
-    rows = conn.execute(select(adjudications)).mappings().all()
+    rows = Store.adjudications(conn)
     return {r["item_id"]: {"label": r["label"], "admin": r["admin"], "created_at": r["created_at"]} for r in rows}
 
 
@@ -326,7 +280,7 @@ def disagreements(store: Store) -> list[dict]:
     for a in store.annotations():
         by_item.setdefault(a["item_id"], {})[a["annotator"]] = a["label"]
         rounds[a["item_id"]] = a["round"]
-    with store.engine.connect() as conn:
+    with store.connection() as conn:
         adj = _adjudications(conn)
     return [
         {"item_id": i, "round": rounds[i], "labels": dict(sorted(labels.items())), "adjudication": adj.get(i)}
@@ -352,10 +306,9 @@ def adjudicate(store: Store, admin: str, item_id: str, label: str, *, labels: Se
         raise NotFound(f"unknown item {item_id!r}: not in this project's pool")
     now = time.time()
     with store.exclusive_transaction() as conn:
-        if conn.execute(select(annotations.c.id).where(annotations.c.item_id == item_id).limit(1)).first() is None:
+        if not store.has_annotation(conn, item_id):
             raise Conflict(f"item {item_id!r} has no expert label to adjudicate yet")
-        conn.execute(delete(adjudications).where(adjudications.c.item_id == item_id))
-        conn.execute(insert(adjudications).values(item_id=item_id, label=label, admin=admin, created_at=now))
+        store.set_adjudication(conn, item_id, label, admin, now)
     return {"item_id": item_id, "label": label, "admin": admin, "created_at": now}
 
 
@@ -367,7 +320,7 @@ def export_rows(store: Store) -> list[dict]:
     columns: ``{"item_id", "annotator", "label", "round", "created_at", "adjudication", "adjudicated_by"}``
     (the last two None when the item is not adjudicated). Every adjudicated item has at least one annotation,
     so no adjudication is left out."""
-    with store.engine.connect() as conn:
+    with store.connection() as conn:
         adj = _adjudications(conn)
     return [
         {**{k: a[k] for k in EXPORT_FIELDS[:5]},

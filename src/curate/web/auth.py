@@ -15,11 +15,8 @@ import hashlib
 import secrets
 import time
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-
 from curate.errors import CurateError
-from curate.store import Store, annotators
+from curate.store import Connection, Store
 from curate.validation import check_annotator_name
 
 MAX_NAME = 128
@@ -71,16 +68,10 @@ def add_annotator(store: Store, name: str, *, admin: bool = False, expires_at: f
     """
     clean = check_annotator_name(name.strip())  # the rules every annotator name obeys (import too)
     token = secrets.token_urlsafe(32)
-    try:
-        with store.transaction() as conn:
-            if conn.execute(select(annotators.c.name).where(annotators.c.name == clean)).first():
-                raise CurateError(f"annotator {clean!r} already exists; choose another name")
-            conn.execute(
-                insert(annotators).values(name=clean, token_hash=hash_token(token), is_admin=admin, created_at=time.time(),
-                                          expires_at=expires_at)
-            )
-    except IntegrityError:  # a concurrent registration of the same name
-        raise CurateError(f"annotator {clean!r} already exists; choose another name") from None
+    # One transaction: the name check and the insert; a concurrent registration of the same name also fails.
+    if not store.register_annotator(clean, hash_token(token), is_admin=admin, created_at=time.time(),
+                                    expires_at=expires_at):
+        raise CurateError(f"annotator {clean!r} already exists; choose another name")
     return token
 
 
@@ -91,30 +82,20 @@ def authenticate(store: Store, token: str | None) -> dict | None:
     if not token:
         return None
     now = time.time()
-    q = select(annotators).where(
-        annotators.c.token_hash == hash_token(token),
-        annotators.c.revoked_at.is_(None),
-        or_(annotators.c.expires_at.is_(None), annotators.c.expires_at > now),
-    )
-    with store.engine.connect() as conn:
-        row = conn.execute(q).mappings().first()
-    return None if row is None else dict(row)
+    with store.connection() as conn:
+        return store.annotator_by_token_hash(conn, hash_token(token), now=now)
 
 
 def list_annotators(store: Store) -> list[dict]:
     """Every registered annotator as ``{"name", "is_admin", "created_at", "expires_at", "revoked_at"}``, by name
     (never the token hash)."""
-    c = annotators.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(c.name, c.is_admin, c.created_at, c.expires_at, c.revoked_at).order_by(c.name)
-        ).mappings().all()
-    return [dict(r) for r in rows]
+    with store.connection() as conn:
+        return store.list_annotators(conn)
 
 
-def _existing(conn, name: str) -> str:
+def _existing(conn: Connection, name: str) -> str:
     clean = name.strip()
-    if conn.execute(select(annotators.c.name).where(annotators.c.name == clean)).first() is None:
+    if not Store.annotator_exists(conn, clean):
         raise CurateError(f"annotator {name!r} does not exist; see `curate annotators list PROJECT` for the names")
     return clean
 
@@ -131,11 +112,8 @@ def revoke_annotator(store: Store, name: str) -> bool:
     """
     with store.transaction() as conn:
         clean = _existing(conn, name)
-        done = conn.execute(
-            update(annotators).where(annotators.c.name == clean, annotators.c.revoked_at.is_(None))
-            .values(revoked_at=time.time())
-        ).rowcount
-    return bool(done)
+        done = store.revoke_annotator(conn, clean, at=time.time())
+    return done
 
 
 def rotate_token(store: Store, name: str, *, expires_at: float | None = None) -> str:
@@ -151,6 +129,5 @@ def rotate_token(store: Store, name: str, *, expires_at: float | None = None) ->
     token = secrets.token_urlsafe(32)
     with store.transaction() as conn:
         clean = _existing(conn, name)
-        conn.execute(update(annotators).where(annotators.c.name == clean)
-                     .values(token_hash=hash_token(token), expires_at=expires_at, revoked_at=None))
+        store.replace_token(conn, clean, hash_token(token), expires_at=expires_at)
     return token
