@@ -1,9 +1,11 @@
-"""benchmarks/throughput.py --quick: runs end to end and writes well-formed results (real MiniLM, faiss, CLI)."""
+"""The benchmarks run end to end and report well-formed results: throughput.py --quick (real MiniLM, faiss, CLI),
+soak.py --quick (kill -9 and resume) and web_load.py (the labelling app under 20 experts)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -106,3 +108,46 @@ def test_markdown_is_printed_and_has_the_tables(quick):
     for table in tables:  # a header, a separator, rows, all with the header's number of cells
         assert len(table) >= 3 and set(table[1]) <= set("|-")
         assert {line.count("|") for line in table} == {table[0].count("|")}
+
+
+# -- benchmarks/soak.py and benchmarks/web_load.py -------------------------------------------------------------
+
+
+def test_soak_quick_survives_kills_with_identical_results(tmp_path):
+    """``soak.py --quick``: init and run killed with SIGKILL at random moments, then identical to the reference."""
+    if not WEBIS.is_file():
+        pytest.skip(f"shared data not found at {WEBIS}")
+    out = tmp_path / "soak.md"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "soak.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    markdown = out.read_text(encoding="utf-8")
+    assert markdown.strip() in proc.stdout
+    summary = re.search(r"^\| (\d+) of `curate run` \(requested 3\) \+ (\d+) of `curate init` \(requested 2\) \| "
+                        r"(\d+) \+ final model \| [^|]+ \| (\w+) \| \d+ \|$", markdown, re.M)
+    assert summary, markdown
+    run_kills, init_kills, rounds, same = summary.groups()
+    assert int(run_kills) >= 1 and int(init_kills) >= 0 and int(rounds) == 3 and same == "yes"
+    compared = markdown.split("## Compared")[1].split("##")[0]
+    rows = [line for line in compared.splitlines() if line.startswith("| ") and not line.startswith("| what")]
+    for what in ("annotations", "selections", "splits", "completed steps", "round 0 metrics", "round 2 metrics",
+                 "final model metrics", "scores and models", "embeddings", "killed inits cleaned up"):
+        assert any(row.startswith(f"| {what} |") for row in rows), what
+    assert all(row.endswith("| yes |") for row in rows), rows
+
+
+def test_web_load_reports_requests_errors_and_latency(tmp_path):
+    """``web_load.py`` on a small round: 20 experts, every request answered, the store exactly as acknowledged."""
+    if not WEBIS.is_file():
+        pytest.skip(f"shared data not found at {WEBIS}")
+    figures = tmp_path / "web_load.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "web_load.py"), "--items", "24", "--double", "8",
+                           "--json", str(figures)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(figures.read_text(encoding="utf-8"))
+    assert result["experts"] == 20 and result["labels_needed"] == 32 == result["labels_stored"]
+    assert result["requests"] == 2 * 32 + 20  # next + annotate per label, then one empty next per expert
+    assert result["errors_4xx"] == result["errors_5xx"] == result["no_answer"] == 0
+    assert result["acked_equals_stored"] and result["duplicate_pairs"] == result["items_over_need"] == 0
+    assert 0 < result["routes"]["all"]["p50_ms"] <= result["routes"]["all"]["p95_ms"]
+    assert "| requests | errors 4xx | errors 5xx |" in proc.stdout

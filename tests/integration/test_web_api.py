@@ -235,7 +235,37 @@ def test_labelling_is_blind_and_counts_progress(project, start_server):
         assert "alice" in boss.get("/api/admin/export?format=jsonl").text
 
 
-def test_twenty_experts_concurrently(project, start_server):
+class TimedClient(httpx.Client):
+    """An httpx client that records (path, status, seconds) of every request it sends into ``log``."""
+
+    def __init__(self, log: list, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.log = log
+
+    def send(self, request: httpx.Request, **kwargs) -> httpx.Response:
+        t0 = time.perf_counter()
+        try:
+            response = super().send(request, **kwargs)
+        except httpx.HTTPError:
+            self.log.append((request.url.path, None, time.perf_counter() - t0))
+            raise
+        self.log.append((request.url.path, response.status_code, time.perf_counter() - t0))
+        return response
+
+
+def load_figures(log: list) -> dict:
+    """Requests, errors (4xx/5xx/no answer) and p50/p95 latency in ms of a TimedClient log."""
+    ms = sorted(s * 1000 for _, _, s in log)
+
+    def quantile(q: float) -> float:
+        return round(ms[min(len(ms) - 1, int(q * len(ms)))], 1) if ms else float("nan")
+
+    return {"requests": len(log), "errors": sum(1 for _, st, _ in log if st is None or st >= 400),
+            "errors_5xx": sum(1 for _, st, _ in log if st is not None and st >= 500),
+            "p50_ms": quantile(0.5), "p95_ms": quantile(0.95)}
+
+
+def test_twenty_experts_concurrently(project, start_server, record_property):
     names = [f"expert-{k:02d}" for k in range(20)]
     toks = tokens(project, *names)
     admin = tokens(project, "admin", admin=True)["admin"]
@@ -243,10 +273,12 @@ def test_twenty_experts_concurrently(project, start_server):
     acked: dict[str, list] = {n: [] for n in names}
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(names))
+    log: list = []  # (path, status, seconds) of every request the experts sent
 
     def work(name: str, seed: int) -> None:
         try:
-            with server.client(toks[name]) as c:
+            with TimedClient(log, base_url=server.url, headers={"Authorization": f"Bearer {toks[name]}"},
+                             timeout=60) as c:
                 barrier.wait()
                 label_until_done(c, random.Random(seed), acked[name])
         except BaseException as exc:  # reported below
@@ -257,7 +289,13 @@ def test_twenty_experts_concurrently(project, start_server):
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors, errors
+    figures = load_figures(log)  # in the JUnit XML (--junitxml) and printed (-s, or -rP)
+    for key, value in figures.items():
+        record_property(key, value)
+    print(f"20 experts: {figures['requests']} requests, {figures['errors']} errors ({figures['errors_5xx']} 5xx), "
+          f"latency p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms")
+    assert not errors, (figures, errors)
+    assert figures["errors"] == 0 and figures["requests"] == 2 * TOTAL + len(names), figures
     assert not any(t.is_alive() for t in threads)
 
     store = Project.open(project).store
