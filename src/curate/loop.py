@@ -7,7 +7,7 @@ METHOD.md section 1. Round ``t`` uses model ``M_t`` (``M_0`` is the prompt-only 
 1. ``score``: ``M_t`` gives every item p(positive) -> ``rounds/rTTT/scores.parquet``.
 2. ``evaluate``: kappa of ``M_t`` against the experts on the accumulated evaluation set (the ceiling
    is the experts' pairwise kappa) and, where a gold column exists, against gold on the held-out
-   test split -> ``rounds/rTTT/metrics.json``.
+   test split -> ``rounds/rTTT/metrics.json`` (the figures: :mod:`curate.evaluation`).
 3. the stopping rule (:mod:`curate.stopping`): ceiling reached, plateau, stable predictions (opt-in), the round
    limit or budget spent.
 4. ``select``: the query strategy picks up to ``budget`` unlabelled pool items.
@@ -41,16 +41,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import stopping
-from curate.agreement import kappa_with_ci, model_expert_kappa, paired_kappa_difference, pairwise_kappa
+from curate import evaluation, stopping
+from curate.agreement import model_expert_kappa, pairwise_kappa
 from curate.config import StudentConfig, settings_change_error, validate_config
 from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
-from curate.models.scout import EmbeddingScout, build_label_vectors
+from curate.models.scout import make_embedding_scout, make_lm_scout
 from curate.models.student import load_student, make_student
-from curate.oracle.base import WebOracle
-from curate.oracle.simulated import SimulatedExperts, crowd_labels
+from curate.oracle import crowd_labels, make_oracle
 from curate.progress import progress_callback
 from curate.project import Project
 from curate.runtime import pick_precision
@@ -123,14 +122,17 @@ class Loop:
         self._emb: np.ndarray | None = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _timed_step(self, round_index: int, step: str, fn: Callable[[], tuple[dict, Callable | None]]) -> dict:
-        """Run ``fn`` unless the step is recorded; ``fn`` returns (info, write(conn) or None) and the write
-        plus the step record are committed in one transaction."""
+    def _timed_step(self, round_index: int, step: str, fn: Callable[[], dict | tuple[dict, Callable]]) -> dict:
+        """Run ``fn`` unless the step is recorded, and return the step's recorded info.
+
+        ``fn`` returns the step's info (a JSON-able dict), or ``(info, write)`` when the step has rows to store:
+        ``write(conn)`` and the step record are then committed in one transaction."""
         if self.store.step_done(round_index, step):
             rec = [r for r in self.store.step_records() if r["round"] == round_index and r["step"] == step][0]
             return rec["info"]
         start = time.perf_counter()
-        info, write = fn()
+        result = fn()
+        info, write = result if isinstance(result, tuple) else (result, None)
         seconds = time.perf_counter() - start
         with self.store.transaction() as conn:
             if write is not None:
@@ -251,7 +253,7 @@ class Loop:
             lc = self.config.loop
             n = len(self.project.ids)
             if self.gold is None or lc.test_fraction == 0:
-                return {"test_items": 0}, None
+                return {"test_items": 0}
             rng = step_rng(lc.seed if lc.split_seed is None else lc.split_seed, 0, "split-test")
             test = rng.permutation(n)[: int(round(lc.test_fraction * n))]
             rows = [(self.project.ids[i], "test", 0) for i in sorted(test)]
@@ -311,19 +313,20 @@ class Loop:
                      "gold": self.config.cost.expert_label}[source]
             self.log(f"weak stage: {n} {source} labels (${n * price:,.2f}), {presentations} presentations")
             return {"source": source, "weak_labels": int(n), "price_per_label": price, "cost": n * price,
-                    "positive_share": float(targets[:, self.config.task.positive_index].mean()), "fit": info}, None
+                    "positive_share": float(targets[:, self.config.task.positive_index].mean()), "fit": info}
 
         return self._timed_step(-1, "weak", fn)
 
     def score(self, t: int) -> np.ndarray:
-        """Step 1: ``(N, K)`` probabilities of ``M_t`` for every item, cached in ``scores.parquet``.
+        """Step 1: ``(N, K)`` probabilities of ``M_t`` for every item, written to ``scores.parquet``.
 
         ``M_0`` is the weak-stage model when there is one, else the scout; ``M_t`` (``t >= 1``) the round's student.
+        The step's result is the file: what it returns is :meth:`stored_scores` of round ``t``, read back the same way
+        whether the step ran now or in an earlier (resumed) run.
         """
         path = self.project.round_dir(t) / "scores.parquet"
         if self.store.step_done(t, "score") and path.is_file():
             return self.stored_scores(t)
-        out: dict[str, np.ndarray] = {}
 
         def fn():
             if t == 0 and self.config.student.weak_labels != "none":
@@ -333,7 +336,7 @@ class Loop:
                 proba = self._scout_proba()
                 info = {"model": "scout:embedding", "prior": self.config.scout.prior}
             elif t == 0:
-                scorer = self._lm_scout()
+                scorer = make_lm_scout(self.labels, self.positive, self.config.task.prompt, self.config.scout)
                 proba = scorer.predict_proba(self.project.texts, progress=self.progress)
                 info = {"model": f"scout:{self.config.scout.kind}", **scorer.info}
             else:
@@ -343,47 +346,32 @@ class Loop:
             tmp = path.with_suffix(".tmp.parquet")
             pq.write_table(pa.table(cols), tmp)
             os.replace(tmp, path)
-            out["proba"] = proba.astype(np.float32)
-            return info, None
+            return info
 
         if self.store.step_done(t, "score"):  # recorded but the file is gone: recompute without re-recording
             fn()
         else:
             self._timed_step(t, "score", fn)
-        return out["proba"]
+        return self.stored_scores(t)
 
     def stored_scores(self, t: int) -> np.ndarray:
         """``(N, K)`` float32 probabilities of ``M_t`` as recorded by its ``score`` step."""
         table = pq.read_table(self.project.round_dir(t) / "scores.parquet")
         return np.stack([table.column(f"p_{lab}").to_numpy() for lab in self.labels], axis=1).astype(np.float32)
 
-    def _lm_scout(self):
-        """The prompted causal LM (``prompted-lm``) or OpenAI-compatible endpoint (``endpoint``) scout."""
-        sc, task = self.config.scout, self.config.task
-        if sc.kind == "prompted-lm":
-            from curate.models.prompted_lm import PromptedLMScorer
-
-            return PromptedLMScorer.from_config(self.labels, self.positive, task.prompt, sc)
-        from curate.models.endpoint import EndpointScorer
-
-        return EndpointScorer.from_config(self.labels, self.positive, task.prompt, sc)
-
     def _scout_proba(self) -> np.ndarray:
         """``(N, K)`` probabilities of the round-0 scout (embedding scout from the cached embeddings, else the LM)."""
-        if self.config.scout.kind != "embedding":
-            return self._lm_scout().predict_proba(self.project.texts, progress=self.progress)
-        sc, task = self.config.scout, self.config.task
+        sc, prompt = self.config.scout, self.config.task.prompt
+        if sc.kind != "embedding":
+            return make_lm_scout(self.labels, self.positive, prompt, sc).predict_proba(self.project.texts,
+                                                                                       progress=self.progress)
 
         def embed(texts):
             return embed_texts(texts, model=self.config.selection.embedding_model,
                                precision=self.config.student.precision, progress=False)
 
-        vectors = build_label_vectors(
-            self.labels, self.positive, task.prompt, negative_description=sc.negative_description,
-            seed_examples=sc.seed_examples, embed=embed,
-        )
         emb = self.embeddings()
-        scout = EmbeddingScout(self.labels, self.positive, vectors, embed=embed, prior=sc.prior)
+        scout = make_embedding_scout(self.labels, self.positive, prompt, sc, embed=embed)
         return scout.calibrate(emb[self.selectable]).proba_from_embeddings(emb)
 
     def _model_kappas(self, t: int, eval_experts: dict[str, dict[str, str]], eval_ids: list[str]) -> dict[int, dict]:
@@ -398,30 +386,18 @@ class Loop:
             seen = np.unique(self.predicted_index(proba[self.selectable], thr))
             one_class = self.labels[int(seen[0])] if seen.size == 1 else None
             pred = dict(zip(eval_ids, self.predicted_labels(proba[rows], thr)))
-            kappa = model_expert_kappa(pred, eval_experts, n_boot=0, rng=np.random.default_rng(0)).kappa
-            out[s] = {"kappa": kappa, "threshold": thr, "one_class": one_class, "pred": pred}
+            out[s] = {"kappa": evaluation.eval_kappa(pred, eval_experts), "threshold": thr, "one_class": one_class,
+                      "pred": pred}
         return out
 
     def _served(self, t: int, by_model: dict[int, dict], eval_experts: dict, rng: np.random.Generator) -> dict:
         """Which model this round serves (``loop.keep_best``): ``M_t`` unless an earlier model agrees with the experts
         better on today's eval set with paired-bootstrap probability ``>= loop.keep_best_confidence``, or ``M_t``
-        predicts one class only; then the best such earlier model by kappa (the newest on ties)."""
+        predicts one class only; then the best such earlier model by kappa (the newest on ties)
+        (:func:`curate.evaluation.served_model` with ``[loop]``)."""
         lc = self.config.loop
-        out = {"round": t, "p_better": {}}
-        if not lc.keep_best or t == 0 or not eval_experts or not any(eval_experts.values()):
-            return out
-        rivals = []
-        for s in range(t):
-            if by_model[s]["one_class"]:
-                continue
-            cmp = paired_kappa_difference(by_model[s]["pred"], by_model[t]["pred"], eval_experts, rng=rng,
-                                          n_boot=lc.bootstrap)
-            out["p_better"][s] = cmp["p_a_better"]
-            if by_model[t]["one_class"] or cmp["p_a_better"] >= lc.keep_best_confidence:
-                rivals.append(s)
-        if rivals:
-            out["round"] = max(rivals, key=lambda s: (_finite(by_model[s]["kappa"]), s))
-        return out
+        return evaluation.served_model(t, by_model, eval_experts, rng, keep_best=lc.keep_best,
+                                       confidence=lc.keep_best_confidence, n_boot=lc.bootstrap)
 
     def _prediction_kappa_previous(self, t: int, proba: np.ndarray, by_model: dict[int, dict]) -> float | None:
         """Cohen's kappa between the labels ``M_t`` and ``M_{t-1}`` predict for every pool item (outside the test
@@ -491,25 +467,21 @@ class Loop:
                 else:
                     m["served"] = {k: m[k] for k in ("kappa_test", "auroc_test")}
             if self.crowd is not None:
-                if self.gold is not None and test_ids:
-                    ids = [i for i in test_ids if i in self.crowd]
-                    m["crowd_gold_kappa_test"] = kappa_with_ci(
-                        [self.crowd[i] for i in ids], [self.gold[i] for i in ids], rng=rng, n_boot=lc.bootstrap
-                    ).to_dict()
-                m["crowd_expert_kappa"] = model_expert_kappa(self.crowd, experts, rng=rng, n_boot=lc.bootstrap).to_dict()
+                m.update(evaluation.crowd_metrics(self.crowd, self.gold, test_ids, experts, rng, n_boot=lc.bootstrap))
             _write_json(self.project.round_dir(t) / "metrics.json", m)
-            return json.loads(json.dumps(m, default=_json_default)), None
+            return json.loads(json.dumps(m, default=_json_default))
 
         return self._timed_step(t, "evaluate", fn)
 
     def _test_metrics(self, proba: np.ndarray, thr: float, test_ids: list[str], rng: np.random.Generator) -> dict:
-        """Kappa (95 % bootstrap CI) and AUROC of a model against gold on the test split."""
+        """Kappa (95 % bootstrap CI) and AUROC of a model against gold on the test split
+        (:func:`curate.evaluation.metrics_on_test`)."""
         pos = self._positions(test_ids)
         pred = self.predicted_labels(proba[pos], thr)
         y = np.array([self.gold[i] == self.positive for i in test_ids])
-        return {"kappa_test": kappa_with_ci(list(pred), [self.gold[i] for i in test_ids], rng=rng,
-                                            n_boot=self.config.loop.bootstrap).to_dict(),
-                "auroc_test": _auroc(y, proba[pos, self.config.task.positive_index])}
+        return evaluation.metrics_on_test(pred, [self.gold[i] for i in test_ids], y,
+                                          proba[pos, self.config.task.positive_index], rng,
+                                          n_boot=self.config.loop.bootstrap)
 
     def stop_reason(self, t: int, history: list[dict]) -> str | None:
         """Step 3, the stopping rule (:func:`curate.stopping.stop_reason` with ``[loop]``), checked after evaluating
@@ -666,7 +638,7 @@ class Loop:
             student = self._new_student(init_from=self._init_for(t))
             info = student.fit(self._positions(ft_ids), targets[keep], seed=lc.seed * 1000 + t, progress=self.progress)
             student.save(self.model_dir(t + 1))
-            return info, None
+            return info
 
         return self._timed_step(t, "train", fn)
 
@@ -724,7 +696,7 @@ class Loop:
             if "cv" in m:
                 summary += f"; {folds}-fold cross-validated kappa vs experts {m['cv']['kappa']['kappa']:.3f}"
             self.log(summary)
-            return json.loads(json.dumps(m, default=_json_default)), None
+            return json.loads(json.dumps(m, default=_json_default))
 
         return self._timed_step(t, "final", fn)
 
@@ -758,11 +730,8 @@ class Loop:
 
     # -- the loop ------------------------------------------------------------------------------
     def make_oracle(self):
-        oc = self.config.oracle
-        if oc.kind == "web":
-            return WebOracle()
-        return SimulatedExperts(self.gold, self.labels, n_experts=oc.experts_per_item, target_kappa=oc.expert_kappa,
-                                seed=self.config.loop.seed)
+        """The oracle of ``[oracle]`` (:func:`curate.oracle.make_oracle`)."""
+        return make_oracle(self.config.oracle, self.gold, self.labels, seed=self.config.loop.seed)
 
     def run(self) -> RunResult:
         """Run (or resume) rounds until the stopping rule says stop, then train the final model."""
@@ -816,10 +785,6 @@ class Loop:
             t += 1
 
 
-def _finite(x: float) -> float:
-    return x if x is not None and np.isfinite(x) else -math.inf
-
-
 def _write_json(path: Path, data: dict) -> None:
     """Write strict JSON atomically (NaN and infinities become null)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -854,12 +819,6 @@ def _summary_line(m: dict) -> str:
         parts.append(f"served: M_{served}" + (f" (kappa vs gold {m['served']['kappa_test']['kappa']:.3f})"
                                                if "served" in m else ""))
     return "; ".join(parts)
-
-
-def _auroc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan
 
 
 def _json_default(x):

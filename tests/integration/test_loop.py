@@ -277,3 +277,140 @@ def test_proxy_loop_records_prediction_stability_and_can_stop_on_it(tmp_path):
     reason = stop_reason(history, settings)
     assert reason and f"done: {reason}." in proc.stdout
     assert all(stop_reason(history[: t + 1], settings) is None for t in range(len(history) - 1))
+
+
+# ------------------------------------------------------------------------ the same figures before and after a refactor
+# Every round's metrics (and the final model's) of a small proxy-student run at seed 1, recorded from the code as it
+# stood before the loop was split up (issue 14: the refactor by itself changes nothing a user sees). Keys are the
+# metrics.json paths joined by dots; "digest" hashes the selections and annotations tables.
+GOLDEN = {
+    0: {
+        'round': 0, 'model': 'weak-stage model', 'items_labelled': 0, 'annotations': 0, 'finetune_items': 0,
+        'eval_items': 0, 'train_items_used': 0, 'positive_share_curated': None, 'threshold': 0.5167565762996673,
+        'predicted_positive_share': 0.3, 'one_class': None, 'prediction_kappa_previous': None,
+        'kappa_eval.kappa': None, 'kappa_eval.low': None, 'kappa_eval.high': None, 'kappa_eval.n': 0,
+        'kappa_eval_by_model.0': None, 'one_class_by_model.0': None, 'served_round': 0, 'expert_expert_kappa': None,
+        'expert_pairs_items': 0, 'kappa_test.kappa': 0.226078799249531, 'kappa_test.low': 0.020044418521177384,
+        'kappa_test.high': 0.42385058134702586, 'kappa_test.n': 100, 'auroc_test': 0.6204972095383054,
+        'served.kappa_test.kappa': 0.226078799249531, 'served.kappa_test.low': 0.020044418521177384,
+        'served.kappa_test.high': 0.42385058134702586, 'served.kappa_test.n': 100,
+        'served.auroc_test': 0.6204972095383054, 'crowd_gold_kappa_test.kappa': 0.724172517552658,
+        'crowd_gold_kappa_test.low': 0.5498473528149506, 'crowd_gold_kappa_test.high': 0.8599271602643185,
+        'crowd_gold_kappa_test.n': 100, 'crowd_expert_kappa.kappa': None, 'crowd_expert_kappa.low': None,
+        'crowd_expert_kappa.high': None, 'crowd_expert_kappa.n': 0,
+    },
+    1: {
+        'round': 1, 'model': 'student M_1', 'items_labelled': 30, 'annotations': 60, 'finetune_items': 18,
+        'eval_items': 12, 'train_items_used': 18, 'positive_share_curated': 0.38333332538604736,
+        'threshold': 0.4990438401699066, 'predicted_positive_share': 0.3, 'one_class': None,
+        'prediction_kappa_previous': 0.47619047619047616, 'kappa_eval.kappa': 0.33333333333333337,
+        'kappa_eval.low': -0.23076923076923073, 'kappa_eval.high': 0.8235294117647058, 'kappa_eval.n': 24,
+        'kappa_eval_by_model.0': 0.33333333333333337, 'kappa_eval_by_model.1': 0.33333333333333337,
+        'one_class_by_model.0': None, 'one_class_by_model.1': None, 'served_round': 1, 'p_earlier_better.0': 0.376,
+        'expert_expert_kappa': 0.9295774647887324, 'expert_pairs_items': 30, 'kappa_test.kappa': 0.06519654841802491,
+        'kappa_test.low': -0.12346184540897744, 'kappa_test.high': 0.2574671544592317, 'kappa_test.n': 100,
+        'auroc_test': 0.5575849822425165, 'served.kappa_test.kappa': 0.06519654841802491,
+        'served.kappa_test.low': -0.12346184540897744, 'served.kappa_test.high': 0.2574671544592317,
+        'served.kappa_test.n': 100, 'served.auroc_test': 0.5575849822425165,
+        'crowd_gold_kappa_test.kappa': 0.724172517552658, 'crowd_gold_kappa_test.low': 0.5540164271772242,
+        'crowd_gold_kappa_test.high': 0.8746270122994232, 'crowd_gold_kappa_test.n': 100,
+        'crowd_expert_kappa.kappa': 0.49209932279909707, 'crowd_expert_kappa.low': 0.18548486340142759,
+        'crowd_expert_kappa.high': 0.7651268291953782, 'crowd_expert_kappa.n': 60,
+    },
+    2: {
+        'round': 2, 'model': 'student M_2', 'items_labelled': 60, 'annotations': 120, 'finetune_items': 36,
+        'eval_items': 24, 'train_items_used': 36, 'positive_share_curated': 0.3166666626930237,
+        'threshold': 0.48963211476802826, 'predicted_positive_share': 0.3, 'one_class': None,
+        'prediction_kappa_previous': 0.7142857142857143, 'kappa_eval.kappa': -0.04761904761904767,
+        'kappa_eval.low': -0.3626373626373625, 'kappa_eval.high': 0.3277298850574711, 'kappa_eval.n': 48,
+        'kappa_eval_by_model.0': 0.4545454545454546, 'kappa_eval_by_model.1': 0.06382978723404253,
+        'kappa_eval_by_model.2': -0.04761904761904767, 'one_class_by_model.0': None, 'one_class_by_model.1': None,
+        'one_class_by_model.2': None, 'served_round': 0, 'p_earlier_better.0': 0.923, 'p_earlier_better.1': 0.677,
+        'expert_expert_kappa': 0.7701149425287357, 'expert_pairs_items': 60, 'kappa_test.kappa': 0.08536585365853655,
+        'kappa_test.low': -0.11117176128093163, 'kappa_test.high': 0.2817755759392796, 'kappa_test.n': 100,
+        'auroc_test': 0.5925925925925926, 'served.kappa_test.kappa': 0.226078799249531,
+        'served.kappa_test.low': 0.01707190894981906, 'served.kappa_test.high': 0.40758293838862564,
+        'served.kappa_test.n': 100, 'served.auroc_test': 0.6204972095383054,
+        'crowd_gold_kappa_test.kappa': 0.724172517552658, 'crowd_gold_kappa_test.low': 0.5601511437908498,
+        'crowd_gold_kappa_test.high': 0.8610543246249585, 'crowd_gold_kappa_test.n': 100,
+        'crowd_expert_kappa.kappa': 0.45321992709599024, 'crowd_expert_kappa.low': 0.21952191517743117,
+        'crowd_expert_kappa.high': 0.6637316676568998, 'crowd_expert_kappa.n': 120,
+    },
+    3: {
+        'round': 3, 'model': 'student M_3', 'items_labelled': 90, 'annotations': 180, 'finetune_items': 54,
+        'eval_items': 36, 'train_items_used': 54, 'positive_share_curated': 0.30000001192092896,
+        'threshold': 0.5039067387580871, 'predicted_positive_share': 0.3, 'one_class': None,
+        'prediction_kappa_previous': 0.6547619047619048, 'kappa_eval.kappa': 0.3771626297577856,
+        'kappa_eval.low': 0.03757602545968889, 'kappa_eval.high': 0.6483385619708887, 'kappa_eval.n': 72,
+        'kappa_eval_by_model.0': 0.31487889273356406, 'kappa_eval_by_model.1': 0.1089108910891089,
+        'kappa_eval_by_model.2': -0.00746268656716409, 'kappa_eval_by_model.3': 0.3771626297577856,
+        'one_class_by_model.0': None, 'one_class_by_model.1': None, 'one_class_by_model.2': None,
+        'one_class_by_model.3': None, 'served_round': 3, 'p_earlier_better.0': 0.322, 'p_earlier_better.1': 0.11,
+        'p_earlier_better.2': 0.034, 'expert_expert_kappa': 0.7888563049853373, 'expert_pairs_items': 90,
+        'kappa_test.kappa': 0.24019607843137247, 'kappa_test.low': 0.04757827788649714,
+        'kappa_test.high': 0.4356672987503795, 'kappa_test.n': 100, 'auroc_test': 0.6712328767123288,
+        'served.kappa_test.kappa': 0.24019607843137247, 'served.kappa_test.low': 0.04757827788649714,
+        'served.kappa_test.high': 0.4356672987503795, 'served.kappa_test.n': 100,
+        'served.auroc_test': 0.6712328767123288, 'crowd_gold_kappa_test.kappa': 0.724172517552658,
+        'crowd_gold_kappa_test.low': 0.5631067961165047, 'crowd_gold_kappa_test.high': 0.8746238716148445,
+        'crowd_gold_kappa_test.n': 100, 'crowd_expert_kappa.kappa': 0.5177664974619289,
+        'crowd_expert_kappa.low': 0.322989862212452, 'crowd_expert_kappa.high': 0.6855206872370265,
+        'crowd_expert_kappa.n': 180,
+    },
+    'final': {
+        'model': 'final (every expert label)', 'round': 3, 'items': 90, 'threshold': 0.5044691145420074,
+        'fit.examples': 90, 'fit.weak_examples': 400, 'fit.classes_seen': ['no-clickbait', 'clickbait'],
+        'fit.iterations': 11, 'kappa_test.kappa': 0.2892156862745098, 'kappa_test.low': 0.07884868421052647,
+        'kappa_test.high': 0.49116169025766215, 'kappa_test.n': 100, 'auroc_test': 0.6925418569254186,
+    },
+    'digest': {
+        'selections': 'aaa2eea7bccd6d57', 'annotations': '8da0e31c4c9afba0',
+    },
+}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _digest(rows: list[tuple]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps([list(r) for r in rows]).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("resumed", [False, True], ids=["uninterrupted", "resumed"])
+def test_proxy_loop_reproduces_the_recorded_figures(tmp_path, resumed):
+    """At seed 1 the proxy loop (cold start, crowd weak stage, an earlier model served in round 2) gives exactly the
+    recorded figures, run in one go or stopped after two rounds and resumed (completed score steps are skipped)."""
+    project = _make_project(tmp_path, "golden")
+    toml = project / "curate.toml"
+    toml.write_text(toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5"))
+    if resumed:
+        proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--rounds", "2")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "round 2: serving M_0, better than M_2 on the evaluation set" in proc.stdout
+
+    got: dict = {t: _flat(_metrics(project, t)) for t in range(4)}
+    assert not (project / "rounds" / "r004" / "metrics.json").exists()
+    got["final"] = _flat(json.loads((project / "rounds" / "final" / "metrics.json").read_text()))
+    got["digest"] = {
+        "selections": _digest(_db(project, "select round, item_id, group_id, strategy from selections "
+                                           "order by round, item_id")),
+        "annotations": _digest(_db(project, "select item_id, annotator, label, round from annotations "
+                                            "order by item_id, annotator")),
+    }
+    assert set(got) == set(GOLDEN)
+    for key, expected in GOLDEN.items():
+        assert set(got[key]) == set(expected), key
+        for name, value in expected.items():
+            actual = got[key][name]
+            if isinstance(value, float):
+                assert actual == pytest.approx(value, rel=0, abs=1e-9), (key, name)
+            else:
+                assert actual == value, (key, name)

@@ -119,3 +119,28 @@ def build_label_vectors(
         centre = vecs.mean(axis=0)
         rows.append(centre / max(np.linalg.norm(centre), 1e-12))
     return np.stack(rows)
+
+
+def make_embedding_scout(
+    labels: list[str], positive: str, prompt: str, settings, *, embed: Callable[[Sequence[str]], np.ndarray]
+) -> EmbeddingScout:
+    """The embedding scout of ``[scout]`` (``settings``, a :class:`curate.config.ScoutConfig`): label prototypes
+    from ``prompt``, ``negative_description`` and ``seed_examples`` (:func:`build_label_vectors`), calibrated to
+    ``prior``. ``embed``: the pool's embedding function (``M`` texts -> ``(M, d)`` unit rows)."""
+    vectors = build_label_vectors(
+        labels, positive, prompt, negative_description=settings.negative_description,
+        seed_examples=settings.seed_examples, embed=embed,
+    )
+    return EmbeddingScout(labels, positive, vectors, embed=embed, prior=settings.prior)
+
+
+def make_lm_scout(labels: list[str], positive: str, prompt: str, settings):
+    """The language-model scout of ``[scout]`` (``settings``): the prompted causal LM (``kind = "prompted-lm"``) or
+    the OpenAI-compatible endpoint (``"endpoint"``); each is imported only when asked for."""
+    if settings.kind == "prompted-lm":
+        from curate.models.prompted_lm import PromptedLMScorer
+
+        return PromptedLMScorer.from_config(labels, positive, prompt, settings)
+    from curate.models.endpoint import EndpointScorer
+
+    return EndpointScorer.from_config(labels, positive, prompt, settings)

@@ -33,8 +33,6 @@ from curate.select.base import Selection, check_query_args
 from curate.select.regions import unit_rows
 from curate.select.uncertainty import margin_order
 
-faiss = import_faiss()  # after torch: see import_faiss
-
 _CHUNK = 32768  # rows converted to float32 at a time (48 MiB at d = 384)
 _FIRST_DEPTH = 8  # neighbours per item in the first candidate search of a cluster pair
 
@@ -50,6 +48,7 @@ def _greedy_matching(
     """Up to ``depth`` ``(query item, target item)`` pairs of the greedy closest-first matching (each item once)
     built from each query item's ``depth`` nearest targets (exact ``IndexFlatL2`` search; ties by distance, then
     query, then target position)."""
+    faiss = import_faiss()  # here, not at import: torch and faiss load only when used
     index = faiss.IndexFlatL2(embeddings.shape[1])
     index.add(unit_rows(embeddings[target]))
     dist, nn = index.search(unit_rows(embeddings[query]), depth)
@@ -188,6 +187,7 @@ class BoundaryPairs:
         if k == 0:
             return np.empty((0, d), dtype=np.float32)
         sample = np.sort(rng.choice(items, size=min(items.size, k * self.max_points_per_centroid), replace=False))
+        faiss = import_faiss()  # here, not at import: torch and faiss load only when used
         kmeans = faiss.Kmeans(
             d,
             k,

@@ -10,8 +10,6 @@ import numpy as np
 
 from curate.runtime import import_faiss
 
-faiss = import_faiss()  # after torch: see import_faiss
-
 CHUNK = 32768  # rows converted to float32 at a time (48 MiB at d = 384)
 MAX_POINTS_PER_CENTROID = 256  # k-means training sample per centroid (faiss' default)
 
@@ -46,6 +44,7 @@ def spherical_kmeans(
         return np.empty((0, d), dtype=np.float32)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(items, size=min(items.size, k * MAX_POINTS_PER_CENTROID), replace=False))
+    faiss = import_faiss()  # here, not at import: torch and faiss load only when used (after torch, see there)
     kmeans = faiss.Kmeans(
         d, k, niter=iterations, seed=int(rng.integers(2**31 - 1)), spherical=True, min_points_per_centroid=1,
         max_points_per_centroid=MAX_POINTS_PER_CENTROID, init_method=faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS,
@@ -97,6 +96,7 @@ def nearest_neighbours(embeddings: np.ndarray, queries: np.ndarray, k: int) -> t
     q = unit_rows(embeddings[queries])
     best_sim = np.full((queries.size, k + 1), -np.inf, dtype=np.float32)
     best_idx = np.full((queries.size, k + 1), -1, dtype=np.int64)
+    faiss = import_faiss()  # here, not at import: torch and faiss load only when used (after torch, see there)
     for start in range(0, n_pool, CHUNK):
         block = unit_rows(embeddings[start : start + CHUNK])
         index = faiss.IndexFlatIP(block.shape[1])
