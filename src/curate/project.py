@@ -137,11 +137,12 @@ def init_project(
         Store(config.database or tmp).close()
         if project.exists():
             project.rmdir()  # empty, checked above
+        # The mark goes before the rename, so a kill right after it cannot leave the mark inside the project.
+        (tmp / INIT_MARK).unlink()
         os.replace(tmp, project)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    (project / INIT_MARK).unlink(missing_ok=True)
     return config
 
 
