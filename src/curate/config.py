@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from curate.errors import CurateError
+from curate.select import STRATEGIES, registered
 
 CONFIG_NAME = "curate.toml"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -37,6 +39,14 @@ def _setting(*, mutable: bool = False, cli: str | None = None) -> dict:
     if cli is not None:
         out["cli"] = cli
     return out
+
+
+class _TableError(ValueError):
+    """An invalid entry in a ``[selection.NAME]`` table: ``where`` is its dotted path below ``selection``."""
+
+    def __init__(self, where: str, msg: str) -> None:
+        super().__init__(f"{where}: {msg}")
+        self.where, self.msg = where, msg
 
 
 class _Strict(BaseModel):
@@ -149,37 +159,94 @@ class StudentConfig(_Strict):
 
 
 class SelectionConfig(_Strict):
-    """The query strategy and its parameters (each strategy reads the fields its constructor names;
-    ``curate.select.make_strategy``); boundary-pairs' are the open choices of METHOD.md section 1, steps 2-5."""
+    """The query strategy, the cold start, and each registered strategy's settings in its own table.
 
-    strategy: Literal["boundary-margin", "boundary-pairs", "cluster-margin", "coreset", "random", "typiclust",
-                      "uncertainty"] = Field(default="boundary-margin", json_schema_extra=_setting(cli="--strategy"))
+    ``curate.toml`` spells a strategy's settings as ``[selection.NAME]`` (``[selection.boundary-margin]``,
+    ``[selection.typiclust]``, ...), validated by the model the strategy registers (``curate.select.STRATEGIES``);
+    a table left out takes its model's defaults. The flat form of earlier versions (``clusters = 50`` directly under
+    ``[selection]``) still loads: each flat key moves into the table of every strategy that declares it.
+    """
+
+    strategy: str = Field(default="boundary-margin", json_schema_extra=_setting(cli="--strategy"))
     # The query strategy of the first round, when no item has an expert label yet ("none": ``strategy`` itself).
     cold_start: Literal["none", "typiclust", "random", "coreset"] = Field(
         default="typiclust", json_schema_extra=_setting(cli="--cold-start"))
     cold_start_share: float = Field(default=1.0, gt=0, le=1)  # of the first round; ``strategy`` chooses the rest
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
-    # boundary-margin and cluster-margin: fixed k-means regions of the pool, lowest-margin candidates
-    clusters: int = Field(default=50, ge=1)
-    candidate_factor: float = Field(default=10.0, ge=1)
-    cluster_seed: int = 0
-    # boundary-margin: the neighbourhood that tells whether labels mix around a candidate
-    neighbours: int = Field(default=10, ge=1)
-    min_mix: float = Field(default=0.1, ge=0, le=1)
-    spread: Literal["round-robin", "proportional", "none"] = "none"
-    # typiclust
-    typiclust_neighbours: int = Field(default=20, ge=1)
-    min_cluster_size: int = Field(default=5, ge=1)
-    by_label: bool = True  # typiclust: half the budget inside each predicted label
-    # boundary-pairs (the source's literal algorithm)
-    clusters_per_label: int = Field(default=20, ge=1)
-    radius_quantile: float = Field(default=0.9, gt=0, le=1)
-    overlap_scale: float = Field(default=1.0, gt=0)
-    pairs_per_cluster_pair: int | None = Field(default=None, ge=1)
-    near_duplicate_distance: float = Field(default=0.05, ge=0)
-    coverage: Literal["size", "radius"] = "size"
-    kmeans_iterations: int = Field(default=20, ge=1)
+    # strategy name -> its settings (a ``curate.select.StrategySettings``); written as ``[selection.NAME]`` tables
+    tables: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        registered(name)  # ValueError: unknown, listing the known names
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_tables(cls, data: Any) -> Any:
+        """Move ``[selection.NAME]`` tables, and the flat keys of earlier versions, into ``tables``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        given_tables = dict(data.pop("tables", None) or {})
+        tables = {name: dict(t) if isinstance(t, dict) else t for name, t in given_tables.items()}
+        for name in list(data):
+            if name in STRATEGIES:
+                given = data.pop(name)
+                tables[name] = {**given, **tables.get(name, {})} if isinstance(given, dict) else given
+        for key in [k for k in data if k not in cls.model_fields]:
+            owners = [name for name, reg in STRATEGIES.items() if key in reg.settings.model_fields]
+            if owners:  # a flat key of earlier versions; an explicit table entry wins
+                value = data.pop(key)
+                for name in owners:
+                    if isinstance(tables.setdefault(name, {}), dict):
+                        tables[name].setdefault(key, value)
+        data["tables"] = tables
+        return data
+
+    @field_validator("tables", mode="after")
+    @classmethod
+    def _validate_tables(cls, tables: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name in sorted(set(STRATEGIES) | set(tables)):
+            if name not in STRATEGIES:
+                raise _TableError(name, f"not a query strategy (known: {', '.join(sorted(STRATEGIES))})")
+            model = STRATEGIES[name].settings
+            given = tables.get(name, {})
+            if isinstance(given, model):
+                out[name] = given
+                continue
+            if isinstance(given, BaseModel):
+                given = given.model_dump()
+            try:
+                out[name] = model.model_validate(given)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise _TableError(".".join([name, *(str(p) for p in first["loc"])]), first["msg"]) from None
+        return out
+
+    @model_serializer(mode="wrap")
+    def _tables_inline(self, handler: Any) -> dict:
+        out = handler(self)
+        tables = out.pop("tables", {}) or {}
+        out.update({name: values for name, values in tables.items() if values})
+        return out
+
+    def settings(self, name: str) -> BaseModel:
+        """The settings of the strategy ``name`` (its ``[selection.NAME]`` table; the defaults when absent).
+
+        Raises:
+            ValueError: an unknown strategy (the message lists the known ones).
+        """
+        model = registered(name).settings
+        found = self.tables.get(name)
+        return found if isinstance(found, model) else model.model_validate(found or {})
+
+    def params(self, name: str) -> dict[str, Any]:
+        """The keyword parameters of the strategy ``name``: its settings as a dict (``make_strategy(name, **...)``)."""
+        return self.settings(name).model_dump()
 
 
 class OracleConfig(_Strict):
@@ -310,11 +377,17 @@ def setting_name(key: SettingKey) -> str:
 
 
 def flatten_settings(config: ProjectConfig) -> dict[SettingKey, object]:
-    """``{(section, field): value}`` of every setting (JSON values, as ``curate.toml`` and the database hold them)."""
+    """``{(section, field): value}`` of every setting (JSON values, as ``curate.toml`` and the database hold them); a
+    strategy's setting is ``("selection", "NAME.field")``. Settings of either form (the flat ``[selection]`` of earlier
+    versions or the tables) give the same dict, as both validate to the same :class:`SelectionConfig`."""
     out: dict[SettingKey, object] = {}
     for section, values in config.model_dump(mode="json").items():
         if isinstance(values, dict):
-            out.update({(section, k): v for k, v in values.items()})
+            for k, v in values.items():
+                if section == "selection" and k in STRATEGIES and isinstance(v, dict):  # [selection.NAME] tables
+                    out.update({(section, f"{k}.{sub}"): x for sub, x in v.items()})
+                else:
+                    out[(section, k)] = v
         else:  # a top-level setting such as ``database``
             out[(section, "")] = values
     return out
@@ -338,6 +411,10 @@ def settings_change_error(old: ProjectConfig, new: ProjectConfig) -> str | None:
 def _format_validation_error(path: Path, err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    table_error = (first.get("ctx") or {}).get("error")
+    if isinstance(table_error, _TableError):  # a [selection.NAME] entry: name it, not just the tables field
+        where = f"{where.removesuffix('.tables')}.{table_error.where}"
+        first = {**first, "msg": table_error.msg}
     # A settings file is fixed in that file; command-line options (``--labels/--positive``) in those options.
     fix = str(path) if str(path).startswith("--") else path.name
     return f"{path}: field {where}: {first['msg']} (fix it in {fix})"

@@ -512,7 +512,6 @@ class Loop:
             if lc.total_budget is not None:
                 budget = min(budget, max(lc.total_budget - len(done), 0))
             cold = sc.cold_start != "none" and not done
-            params = sc.model_dump(exclude={"strategy", "embedding_model", "cold_start", "cold_start_share"})
             plan = [(sc.strategy, budget)]
             if cold:
                 n_cold = budget if sc.cold_start_share >= 1 else int(round(sc.cold_start_share * budget))
@@ -535,7 +534,7 @@ class Loop:
             for part, (strategy_name, part_budget) in enumerate(plan):
                 if part_budget <= 0:
                     continue
-                chosen = make_strategy(strategy_name, **params).query(
+                chosen = make_strategy(strategy_name, **sc.params(strategy_name)).query(
                     scores=scores, embeddings=emb[pool_pos], labelled=taken, budget=part_budget, rng=rng,
                     threshold=threshold, expert_positive=expert_positive,
                 )

@@ -96,8 +96,8 @@ def _scout(labels: tuple[str, str], pool_emb: np.ndarray, prior: float) -> Embed
 
 
 def _strategy(name: str):
-    """A query strategy by name with the ``SelectionConfig`` defaults (``curate.select.make_strategy``)."""
-    return make_strategy(name, **SelectionConfig().model_dump(exclude={"strategy", "embedding_model", "cold_start"}))
+    """A query strategy by name with its default settings (``SelectionConfig().params(name)``)."""
+    return make_strategy(name, **SelectionConfig().params(name))
 
 
 def _cell(a: dict | None, interval: bool = True) -> str:

@@ -101,7 +101,7 @@ NOTES = [
     "items, the stage trains all its labels for the full presentations without early stopping.",
     "Uncertainty sampling: the n_expert pool items of highest predictive entropy of the weak-stage head; for a "
     "binary head this is the smallest margin |p - 0.5| (curate.select.uncertainty.margin_order, random tie-break).",
-    "Boundary pairs: curate.select.make_strategy('boundary-pairs', **SelectionConfig defaults) with the weak-stage "
+    "Boundary pairs: curate.select.make_strategy('boundary-pairs', **its default settings) with the weak-stage "
     "head's pool scores, no items labelled yet, budget n_expert (parameters in settings.selection).",
     "Few-shot sequential SFT: sequential SFT (random expert items) where every training and test input is the "
     "embedding of FEWSHOT_FORMAT with 2 demonstrations, one per class, drawn per seed from pool items by their crowd "
@@ -861,7 +861,7 @@ def run_cost_sweep(
                      "weak_sources": list(weak_sources), "methods": list(methods), "quick": quick,
                      "expert_kappa": EXPERT_KAPPA, "experts_per_item": 1, "embedding_model": BUNDLED_MODEL,
                      "student": STUDENT, "fewshot_format": FEWSHOT_FORMAT, "scout_prior": prior,
-                     "selection": SelectionConfig().model_dump(exclude={"strategy", "embedding_model"}),
+                     "selection": SelectionConfig().params("boundary-pairs"),
                      "interval": "95 % Student-t over seeds"},
         "notes": NOTES,
         "baselines": {"scout_zero_training": scout_test},

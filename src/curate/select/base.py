@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class StrategySettings(BaseModel):
+    """Base of a strategy's settings model (its ``[selection.NAME]`` table in ``curate.toml``): unknown keys are
+    refused. Each field is a keyword parameter of the strategy's constructor, with the same default."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 @dataclass

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Iterator, Literal
 
 import numpy as np
+from pydantic import Field
 
 from curate.runtime import import_faiss
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 from curate.select.regions import unit_rows
 from curate.select.uncertainty import margin_order
 
@@ -66,6 +67,19 @@ def _greedy_matching(
     return pairs
 
 
+class Settings(StrategySettings):
+    """``[selection.boundary-pairs]``: the parameters of :class:`BoundaryPairs` (the open choices of METHOD.md
+    section 1, steps 2-5)."""
+
+    clusters_per_label: int = Field(default=20, ge=1)
+    radius_quantile: float = Field(default=0.9, gt=0, le=1)
+    overlap_scale: float = Field(default=1.0, gt=0)
+    pairs_per_cluster_pair: int | None = Field(default=None, ge=1)
+    near_duplicate_distance: float = Field(default=0.05, ge=0)
+    coverage: Literal["size", "radius"] = "size"
+    kmeans_iterations: int = Field(default=20, ge=1)
+
+
 @dataclass
 class _Clusters:
     """Clusters of both predicted labels: ids ``0..n_positive-1`` are positive, the rest benign."""
@@ -81,7 +95,7 @@ class _Clusters:
 class BoundaryPairs:
     """Select cross-label nearest pairs inside overlapping clusters, round-robin over the overlaps.
 
-    Args (keyword-only; the names and defaults of ``SelectionConfig``):
+    Args (keyword-only; the fields and defaults of :class:`Settings`):
         clusters_per_label: k of k-means inside each predicted label (fewer when the label has fewer items).
         radius_quantile: a cluster's radius is this quantile of its members' distances to its centroid.
         overlap_scale: clusters A, B overlap when ``||c_A - c_B|| < overlap_scale * (r_A + r_B)``; also scales

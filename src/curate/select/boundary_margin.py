@@ -26,10 +26,12 @@ each candidate's own neighbourhood instead:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 from curate.select.cluster_margin import round_robin
 from curate.select.regions import nearest_centroid, nearest_neighbours, spherical_kmeans
 from curate.select.uncertainty import margin_order
@@ -56,10 +58,22 @@ def neighbourhood_mix(pred: np.ndarray, neighbours: np.ndarray, own: np.ndarray,
     return (label[neighbours] != own[:, None]).mean(axis=1) if neighbours.size else np.zeros(own.size)
 
 
+class Settings(StrategySettings):
+    """``[selection.boundary-margin]``: the parameters of :class:`BoundaryMargin`."""
+
+    clusters: int = Field(default=50, ge=1)
+    candidate_factor: float = Field(default=10.0, ge=1)
+    neighbours: int = Field(default=10, ge=1)
+    min_mix: float = Field(default=0.1, ge=0, le=1)
+    spread: Literal["round-robin", "proportional", "none"] = "none"
+    cluster_seed: int = 0
+    kmeans_iterations: int = Field(default=20, ge=1)
+
+
 class BoundaryMargin:
     """Low-margin items in mixed neighbourhoods (optionally spread over regions); each item is its own group.
 
-    Args (keyword-only; the names of ``SelectionConfig``):
+    Args (keyword-only; the fields of :class:`Settings`):
         clusters: k-means regions of the whole pool (``spread`` other than ``none``).
         candidate_factor: ``ceil(candidate_factor * budget)`` lowest-margin candidates.
         neighbours: ``k`` of the neighbourhood that measures mixing.

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import Field
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 from curate.select.regions import nearest_centroid, spherical_kmeans
 from curate.select.uncertainty import margin_order
 
@@ -52,10 +53,19 @@ def round_robin(candidates: np.ndarray, region: np.ndarray, budget: int, rng: np
     return np.asarray(out, dtype=np.int64)
 
 
+class Settings(StrategySettings):
+    """``[selection.cluster-margin]``: the parameters of :class:`ClusterMargin`."""
+
+    clusters: int = Field(default=50, ge=1)
+    candidate_factor: float = Field(default=10.0, ge=1)
+    cluster_seed: int = 0
+    kmeans_iterations: int = Field(default=20, ge=1)
+
+
 class ClusterMargin:
     """Cluster-Margin (Citovsky et al. 2021) on fixed k-means regions; each item is its own group.
 
-    Args (keyword-only; the names of ``SelectionConfig``):
+    Args (keyword-only; the fields of :class:`Settings`):
         clusters: k-means regions of the whole pool (fewer when the pool is smaller).
         candidate_factor: ``k_m = ceil(candidate_factor * budget)`` lowest-margin candidates (the paper's
             ``k_m / k_t``).

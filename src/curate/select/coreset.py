@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 
 _CHUNK = 32768  # rows converted to float32 at a time (48 MiB at d = 384)
 _BLOCK = 4096  # labelled rows compared at a time in the initial pass
@@ -31,6 +31,10 @@ def _sq_dist(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """``(n, m)`` squared Euclidean distances between unit rows ``x (n, d)`` and unit rows ``centres (m, d)``."""
     sq = (x * x).sum(axis=1)[:, None] + (centres * centres).sum(axis=1)[None, :] - 2.0 * (x @ centres.T)
     return np.maximum(sq, 0.0)
+
+
+class Settings(StrategySettings):
+    """Core-set greedy takes no settings (its ``[selection.coreset]`` table is empty)."""
 
 
 class CoreSetGreedy:

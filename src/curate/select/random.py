@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
+
+
+class Settings(StrategySettings):
+    """Random sampling takes no settings (its ``[selection.random]`` table is empty)."""
 
 
 class RandomSampling:

@@ -21,8 +21,9 @@ typical of that sample).
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 from curate.select.regions import nearest_centroid, spherical_kmeans, unit_rows
 from curate.select.uncertainty import margin_order
 
@@ -39,10 +40,19 @@ def typicality(x: np.ndarray, k: int) -> np.ndarray:
     return 1.0 / np.maximum(nearest.mean(axis=1), 1e-9)
 
 
+class Settings(StrategySettings):
+    """``[selection.typiclust]``: the parameters of :class:`TypiClust` (also when it is the cold start)."""
+
+    typiclust_neighbours: int = Field(default=20, ge=1)
+    min_cluster_size: int = Field(default=5, ge=1)
+    by_label: bool = True  # half the budget inside each predicted label
+    kmeans_iterations: int = Field(default=20, ge=1)
+
+
 class TypiClust:
     """TypiClust (Hacohen et al. 2022); each item is its own group.
 
-    Args (keyword-only; the names of ``SelectionConfig``):
+    Args (keyword-only; the fields of :class:`Settings`):
         typiclust_neighbours: ``K`` of typicality.
         min_cluster_size: clusters smaller than this are not used.
         max_clusters: at most this many k-means clusters (``L + B`` is capped here).

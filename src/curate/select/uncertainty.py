@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.select.base import Selection, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args
 
 
 def margin_order(
@@ -28,6 +28,10 @@ def margin_order(
     idx = np.flatnonzero(candidates)
     margin = np.abs(scores[idx].astype(np.float64) - threshold)
     return idx[np.lexsort((rng.random(idx.size), margin))]
+
+
+class Settings(StrategySettings):
+    """Uncertainty sampling takes no settings (its ``[selection.uncertainty]`` table is empty)."""
 
 
 class UncertaintySampling:
