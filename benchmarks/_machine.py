@@ -9,6 +9,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Sequence
 
 
+def machine_line() -> str:
+    """CPU model and usable cores in one line, for a results file's header (no torch import)."""
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    return f"{model or platform.processor() or 'unknown CPU'}, {len(os.sched_getaffinity(0))} cores"
+
+
 def machine_info(packages: Sequence[str] = ()) -> dict[str, Any]:
     """CPU model, cores, memory, bf16 support (flags, measured bf16/fp32 matmul ratio, what ``auto`` picks), CUDA,
     Python/torch/numpy versions, the versions of ``packages`` (distribution names) and the load average at the call."""

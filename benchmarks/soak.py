@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from _machine import machine_line  # benchmarks/_machine.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" / "data")) / "webis-clickbait-17" / (
     "webis-clickbait-17.jsonl")
@@ -590,23 +592,6 @@ def run_soak(args: argparse.Namespace, command: str) -> Soak:
 # -- the report ------------------------------------------------------------------------------------------------
 
 
-def _machine() -> str:
-    """CPU model (``lscpu``) and usable cores."""
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    if not model:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as fh:
-                model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
-        except OSError:
-            pass
-    return f"{model or 'unknown CPU'}, {len(os.sched_getaffinity(0))} cores"
-
-
 def identical(report: Soak) -> bool:
     """Whether every check passed and no run failed by itself."""
     return bool(report.checks) and all(c.identical for c in report.checks) and not [
@@ -626,7 +611,7 @@ def markdown(report: Soak) -> str:
         "# Crash-resume soak",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {_machine()}; load average (1 min) {report.load[0]:.1f} at the start, {report.load[1]:.1f} at "
+        f"- machine: {machine_line()}; load average (1 min) {report.load[0]:.1f} at the start, {report.load[1]:.1f} at "
         "the end",
         f"- command: `{report.command}`",
         f"- project: the first {a.pool:,} tweets of Webis Clickbait 2017, `curate run --oracle simulated --rounds "

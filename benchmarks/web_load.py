@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from _machine import machine_line  # benchmarks/_machine.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" / "data")) / "webis-clickbait-17" / (
     "webis-clickbait-17.jsonl")
@@ -260,17 +262,6 @@ def passed(result: dict[str, Any]) -> bool:
             and result["server_alive"])
 
 
-def _machine() -> str:
-    """CPU model (``lscpu``) and usable cores."""
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model or 'unknown CPU'}, {len(os.sched_getaffinity(0))} cores"
-
-
 def markdown(result: dict[str, Any], command: str) -> str:
     """The figures as Markdown."""
     r = result
@@ -278,7 +269,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "# Labelling app under load",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {_machine()}; server and clients on the same machine (127.0.0.1), SQLite store; load average "
+        f"- machine: {machine_line()}; server and clients on the same machine (127.0.0.1), SQLite store; load average "
         f"(1 min) {r['load_average'][0]:.1f} at the start, {r['load_average'][1]:.1f} at the end",
         f"- command: `{command}`",
         f"- {r['experts']} experts at once, {r['items']} selected items, {r['labels_needed']} labels needed; each "

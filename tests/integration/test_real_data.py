@@ -8,26 +8,25 @@ are computed directly with statsmodels and krippendorff, or are the figures docu
 from __future__ import annotations
 
 import csv
-import json
 from functools import lru_cache
 
-import krippendorff
 import numpy as np
-import pyarrow as pa
 import pytest
-from sklearn.metrics import cohen_kappa_score
-from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from curate.agreement import (
     cohen_kappa,
-    fleiss_kappa,
-    kappa_matrix,
-    krippendorff_alpha,
     majority_vote,
     model_expert_kappa,
 )
 from curate.oracle.simulated import crowd_labels
 from curate.pool import read_pool
+from tests.checks import (
+    check_fleiss_matches_statsmodels,
+    check_kappa_matrix_gold_vs_workers,
+    check_krippendorff_matches_package,
+    check_webis_pool,
+    crowd_by_worker,
+)
 from tests.conftest import LABELS, RTE, WEBIS, webis_rows
 
 # -- Snow et al. 2008 RTE ------------------------------------------------------------------------------
@@ -43,12 +42,7 @@ def _rte_rows() -> tuple[dict, ...]:
 
 def _rte() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """``({worker: {item: "0"|"1"}}, {item: gold})`` from Snow et al. 2008 RTE."""
-    by_worker: dict[str, dict[str, str]] = {}
-    gold: dict[str, str] = {}
-    for row in _rte_rows():
-        by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
-        gold[row["orig_id"]] = row["gold"]
-    return by_worker, gold
+    return crowd_by_worker(_rte_rows())
 
 
 def test_agreement_on_real_crowd_annotations_snow_rte():
@@ -65,59 +59,21 @@ def test_agreement_on_real_crowd_annotations_snow_rte():
 
 def test_kappa_matrix_on_rte_gold_vs_workers():
     by_worker, gold = _rte()
-    workers = sorted(by_worker, key=lambda w: -len(by_worker[w]))[:3]
-    data = {"gold": gold, **{w: by_worker[w] for w in workers}}
-    km = kappa_matrix(data)
-    names = km["annotators"]
-    assert names == sorted(data)
-    g = names.index("gold")
-    for w in workers:
-        i = names.index(w)
-        shared = sorted(by_worker[w])
-        assert km["n"][g][i] == len(shared)
-        assert km["matrix"][g][i] == pytest.approx(
-            cohen_kappa_score([gold[s] for s in shared], [by_worker[w][s] for s in shared])
-        )
-        assert -1 <= km["matrix"][g][i] <= 1
-    assert km["n"][g][g] == 800
+    check_kappa_matrix_gold_vs_workers(by_worker, gold, 800)
 
 
 def test_fleiss_kappa_on_rte_matches_statsmodels():
-    rows = _rte_rows()
-    items = sorted({r["orig_id"] for r in rows})
-    pos = {item: k for k, item in enumerate(items)}
-    table = np.zeros((len(items), 2))
-    for r in rows:
-        table[pos[r["orig_id"]], int(r["response"])] += 1
-    assert table.shape == (800, 2) and (table.sum(axis=1) == 10).all()
-    reference = sm_fleiss_kappa(table, method="fleiss")
-    by_worker, _ = _rte()
-    assert len(by_worker) == 164
-    value = fleiss_kappa(by_worker, ["0", "1"])
-    print(f"RTE Fleiss' kappa: {value:.4f} (statsmodels directly: {reference:.4f})")
-    assert value == pytest.approx(reference, abs=1e-12)
+    value = check_fleiss_matches_statsmodels(_rte_rows(), 800, 10, 164)
+    print(f"RTE Fleiss' kappa: {value:.4f}")
     # One worker against the gold is about 0.46 (above); two noisy workers agree less with
     # each other than each with the truth: about 0.24 here.
     assert 0.15 < value < 0.35
 
 
 def test_krippendorff_alpha_on_rte_matches_package():
-    rows = _rte_rows()
-    workers = sorted({r["!amt_worker_ids"] for r in rows})
-    items = sorted({r["orig_id"] for r in rows})
-    wi = {w: k for k, w in enumerate(workers)}
-    ii = {x: k for k, x in enumerate(items)}
-    matrix = np.full((len(workers), len(items)), np.nan)
-    for r in rows:
-        matrix[wi[r["!amt_worker_ids"]], ii[r["orig_id"]]] = int(r["response"])
-    reference = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
-    by_worker, _ = _rte()
-    value = krippendorff_alpha(by_worker, ["0", "1"])
-    print(f"RTE Krippendorff's alpha (nominal): {value:.4f} (krippendorff directly: {reference:.4f})")
-    assert value == pytest.approx(reference, abs=1e-9)
+    value = check_krippendorff_matches_package(_rte_rows())
+    print(f"RTE Krippendorff's alpha (nominal): {value:.4f}")
     assert 0.15 < value < 0.35
-    # With 10 raters on every item, alpha and Fleiss' kappa differ only by a small-sample correction.
-    assert value == pytest.approx(fleiss_kappa(by_worker, ["0", "1"]), abs=0.005)
 
 
 # -- Webis Clickbait 2017 ------------------------------------------------------------------------------
@@ -144,12 +100,4 @@ def test_webis_slice(tmp_path):
     path.write_text("".join(lines), encoding="utf-8")
     table = read_pool(path, labels=LABELS, gold_field="label", crowd_field="judgments")
     assert table.num_rows == 200
-    assert table.column_names[:2] == ["id", "text"]
-    assert {"judgments", "truth_mean", "label"} <= set(table.column_names)
-    assert table.schema.field("judgments").type == pa.list_(pa.float64())
-    judgments = table.column("judgments").to_pylist()
-    assert all(isinstance(j, list) and j and all(isinstance(v, float) for v in j) for j in judgments)
-    assert set(table.column("label").to_pylist()) <= set(LABELS)
-    first = json.loads(lines[0])
-    assert table.column("id")[0].as_py() == str(first["id"])
-    assert table.column("judgments")[0].as_py() == first["judgments"]
+    check_webis_pool(table, lines, LABELS)

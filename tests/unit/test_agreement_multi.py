@@ -8,13 +8,17 @@ RTE (tests/unit/synthetic.py); the same checks on the real RTE judgments are in 
 import math
 from functools import lru_cache
 
-import krippendorff
 import numpy as np
 import pytest
-from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from curate.agreement import fleiss_kappa, kappa_matrix, krippendorff_alpha
+from tests.checks import (
+    check_fleiss_matches_statsmodels,
+    check_kappa_matrix_gold_vs_workers,
+    check_krippendorff_matches_package,
+    crowd_by_worker,
+)
 from tests.unit.synthetic import crowd_rows
 
 N_ITEMS, N_WORKERS, PER_ITEM = 150, 40, 10
@@ -29,12 +33,7 @@ def _crowd_rows() -> tuple[dict, ...]:
 
 def _crowd() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """``({worker: {item: "0"|"1"}}, {item: gold})`` of the simulated crowd."""
-    by_worker: dict[str, dict[str, str]] = {}
-    gold: dict[str, str] = {}
-    for row in _crowd_rows():
-        by_worker.setdefault(row["!amt_worker_ids"], {})[row["orig_id"]] = row["response"]
-        gold[row["orig_id"]] = row["gold"]
-    return by_worker, gold
+    return crowd_by_worker(_crowd_rows())
 
 
 # -- kappa_matrix -------------------------------------------------------------------------------
@@ -61,39 +60,11 @@ def test_kappa_matrix_hand_checked():
 
 def test_kappa_matrix_on_crowd_gold_vs_workers():
     by_worker, gold = _crowd()
-    workers = sorted(by_worker, key=lambda w: -len(by_worker[w]))[:3]
-    data = {"gold": gold, **{w: by_worker[w] for w in workers}}
-    km = kappa_matrix(data)
-    names = km["annotators"]
-    assert names == sorted(data)
-    g = names.index("gold")
-    for w in workers:
-        i = names.index(w)
-        shared = sorted(by_worker[w])
-        assert km["n"][g][i] == len(shared)
-        assert km["matrix"][g][i] == pytest.approx(
-            cohen_kappa_score([gold[s] for s in shared], [by_worker[w][s] for s in shared])
-        )
-        assert -1 <= km["matrix"][g][i] <= 1
-    assert km["n"][g][g] == N_ITEMS
-
-
-# -- Fleiss' kappa --------------------------------------------------------------------------------
+    check_kappa_matrix_gold_vs_workers(by_worker, gold, N_ITEMS)
 
 
 def test_fleiss_kappa_on_crowd_matches_statsmodels():
-    rows = _crowd_rows()
-    items = sorted({r["orig_id"] for r in rows})
-    pos = {item: k for k, item in enumerate(items)}
-    table = np.zeros((len(items), 2))
-    for r in rows:
-        table[pos[r["orig_id"]], int(r["response"])] += 1
-    assert table.shape == (N_ITEMS, 2) and (table.sum(axis=1) == PER_ITEM).all()
-    reference = sm_fleiss_kappa(table, method="fleiss")
-    by_worker, _ = _crowd()
-    assert len(by_worker) == N_WORKERS
-    value = fleiss_kappa(by_worker, ["0", "1"])
-    assert value == pytest.approx(reference, abs=1e-12)
+    value = check_fleiss_matches_statsmodels(_crowd_rows(), N_ITEMS, PER_ITEM, N_WORKERS)
     # Two noisy workers agree less with each other than each with the truth: about 0.25 here.
     assert 0.15 < value < 0.35
 
@@ -126,21 +97,7 @@ def test_fleiss_kappa_uses_the_most_common_rater_count():
 
 
 def test_krippendorff_alpha_on_crowd_matches_package():
-    rows = _crowd_rows()
-    workers = sorted({r["!amt_worker_ids"] for r in rows})
-    items = sorted({r["orig_id"] for r in rows})
-    wi = {w: k for k, w in enumerate(workers)}
-    ii = {x: k for k, x in enumerate(items)}
-    matrix = np.full((len(workers), len(items)), np.nan)
-    for r in rows:
-        matrix[wi[r["!amt_worker_ids"]], ii[r["orig_id"]]] = int(r["response"])
-    reference = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
-    by_worker, _ = _crowd()
-    value = krippendorff_alpha(by_worker, ["0", "1"])
-    assert value == pytest.approx(reference, abs=1e-9)
-    assert 0.15 < value < 0.35
-    # With 10 raters on every item, alpha and Fleiss' kappa differ only by a small-sample correction.
-    assert value == pytest.approx(fleiss_kappa(by_worker, ["0", "1"]), abs=0.005)
+    assert 0.15 < check_krippendorff_matches_package(_crowd_rows()) < 0.35
 
 
 def test_krippendorff_alpha_small_cases():

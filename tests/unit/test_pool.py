@@ -11,6 +11,7 @@ import pytest
 
 from curate.errors import CurateError
 from curate.pool import load_pool, read_pool, write_pool
+from tests.checks import check_webis_pool
 from tests.unit.synthetic import LABELS as WEBIS_LABELS
 from tests.unit.synthetic import webis_like_rows
 
@@ -102,15 +103,7 @@ def test_webis_shaped_slice(tmp_path):
     path.write_text("".join(lines), encoding="utf-8")
     table = read_pool(path, labels=WEBIS_LABELS, gold_field="label", crowd_field="judgments")
     assert table.num_rows == 200
-    assert table.column_names[:2] == ["id", "text"]
-    assert {"judgments", "truth_mean", "label"} <= set(table.column_names)
-    assert table.schema.field("judgments").type == pa.list_(pa.float64())
-    judgments = table.column("judgments").to_pylist()
-    assert all(isinstance(j, list) and j and all(isinstance(v, float) for v in j) for j in judgments)
-    assert set(table.column("label").to_pylist()) <= set(WEBIS_LABELS)
-    first = json.loads(lines[0])
-    assert table.column("id")[0].as_py() == str(first["id"])
-    assert table.column("judgments")[0].as_py() == first["judgments"]
+    check_webis_pool(table, lines, WEBIS_LABELS)
 
     # The slice with a label the task does not have.
     with pytest.raises(CurateError, match=r"line 1: .*'no-clickbait'.*--labels"):
