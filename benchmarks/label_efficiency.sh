@@ -3,7 +3,8 @@
 # (`curate experiment label-efficiency`), one fixed test split per data set, paired over seeds.
 #
 #   bash benchmarks/label_efficiency.sh proxy      # proxy student, 4 data sets x 5 seeds (about 20 min on 2 cores)
-#   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 3 seeds (about 3 h on 2 cores)
+#   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 5 seeds (about 5 h on 2 cores; seeds already in
+#                                                   # results.json with the same settings are reused, not rerun)
 #   bash benchmarks/label_efficiency.sh all
 #
 # Results go to benchmarks/results/label_efficiency/<data set>-<student>/; the run projects to
@@ -34,6 +35,6 @@ if [[ $WHAT == proxy || $WHAT == all ]]; then
       --budgets 50,100,150,200 --round-size 50
 fi
 if [[ $WHAT == finetune || $WHAT == all ]]; then
-  run webis finetune webis-finetune --conditions "uncertainty,random,default,default+crowd" --seeds 3
+  run webis finetune webis-finetune --conditions "uncertainty,random,default,default+crowd" --seeds 5
   run webis finetune webis-finetune-gold --conditions gold-all --seeds 1
 fi

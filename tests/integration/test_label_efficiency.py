@@ -87,3 +87,48 @@ def test_rerun_resumes_finished_runs_and_bad_input_is_one_line(experiment: Path,
     assert bad.returncode == 2 and "unknown query strategy 'margn'" in bad.stderr and "Traceback" not in bad.stderr
     missing = run_cli("experiment", "label-efficiency", "--out", tmp_path / "y", "--student", "proxy")
     assert missing.returncode == 2 and "--project" in missing.stderr
+
+
+def test_more_seeds_reuse_the_recorded_runs(experiment: Path, tmp_path: Path):
+    """`--seeds 3` after a 2-seed run takes seeds 0 and 1 from results.json (their run projects deleted) and runs
+    seed 2 only; the results say which runs were reused and from which date."""
+    import shutil
+
+    before = json.loads((experiment / "results.json").read_text())
+    out = tmp_path / "out"
+    shutil.copytree(experiment, out, ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(experiment / "runs" / "template", out / "runs" / "template")
+    args = [a if a != "default,uncertainty,random,crowd-all,uncertainty+crowd" else "uncertainty,random" for a in ARGS]
+    args[args.index("--seeds") + 1] = "3"
+    proc = run_cli("experiment", "label-efficiency", "--pool", before["settings"]["pool"], "--out", out, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reusing 4 run(s)" in proc.stdout
+    after = json.loads((out / "results.json").read_text())
+    for cond in ("uncertainty", "random"):
+        assert [r["seed"] for r in after["runs"][cond]] == [0, 1, 2]
+        assert after["runs"][cond][:2] == before["runs"][cond]
+        assert not (out / "runs" / cond / "seed0").exists() and (out / "runs" / cond / "seed2").is_dir()
+    assert sorted((r["condition"], r["seed"]) for r in after["reused"]) == [
+        ("random", 0), ("random", 1), ("uncertainty", 0), ("uncertainty", 1)]
+    assert {r["date"] for r in after["reused"]} == {before["date"]}
+    assert f"from the results written {before['date']}" in (out / "results.md").read_text()
+
+
+def test_reuse_refuses_other_settings(experiment: Path):
+    from curate.experiments.label_efficiency import reusable_runs
+
+    res = json.loads((experiment / "results.json").read_text())
+    same, why = reusable_runs(res, res["settings"])
+    assert why is None and len(same) == 5 * 2
+    other = json.loads(json.dumps(res["settings"]))
+    other["expert_kappa"] = 0.7
+    assert reusable_runs(res, other) == ({}, "expert_kappa was 0.8, now 0.7")
+    other = json.loads(json.dumps(res["settings"]))
+    other["config"]["student"]["learning_rate"] = 1e-4
+    runs, why = reusable_runs(res, other)
+    assert runs == {} and why.startswith("student.learning_rate was")
+    # a condition defined differently under the same name is run again, the others are reused
+    other = json.loads(json.dumps(res["settings"]))
+    next(c for c in other["conditions"] if c["name"] == "random")["cold_start"] = "typiclust"
+    runs, why = reusable_runs(res, other)
+    assert why is None and {c for c, _ in runs} == {"default", "uncertainty", "crowd-all", "uncertainty+crowd"}

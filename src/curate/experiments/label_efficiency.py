@@ -254,6 +254,7 @@ def run_label_efficiency(
     bootstrap: int = 200,
     work: Path | None = None,
     keep_models: bool = False,
+    reuse: bool = True,
     title: str | None = None,
     command: str | None = None,
     progress: bool = True,
@@ -273,6 +274,10 @@ def run_label_efficiency(
         student: ``"proxy"`` or ``"finetune"``.
         work: where the run projects live (default ``out/runs``); rerunning resumes each one where it stopped.
         keep_models: keep every round's saved student (default: a finished run keeps its final model only).
+        reuse: take a (condition, seed) run already recorded in ``out/results.json`` instead of running it again,
+            when that file was written with the same settings (see :func:`reusable_runs`); so ``seeds=5`` after a
+            3-seed run only runs seeds 3 and 4, even where the run projects are gone. The results say which runs
+            were reused and from which date.
 
     Returns:
         The results dict written to ``results.json``.
@@ -307,9 +312,54 @@ def run_label_efficiency(
     rounds = max(budgets) // round_size
     runs: dict[str, list[dict]] = {c.name: [] for c in conds}
     timing: dict[str, list[float]] = {c.name: [] for c in conds}
+    settings = _settings(base, tpl, template, conds, seeds=seeds, budgets=budgets, round_size=round_size,
+                         rounds=rounds, student=student, split_seed=split_seed, expert_kappa=expert_kappa,
+                         bootstrap=bootstrap, precision=precision)
+    previous, reused = ({}, [])
+    if reuse and (out / "results.json").is_file():
+        previous, why = reusable_runs(json.loads((out / "results.json").read_text(encoding="utf-8")), settings)
+        log(f"reusing {len(previous)} run(s) recorded in {out / 'results.json'}" if not why
+            else f"not reusing {out / 'results.json'}: {why}")
+    done: set[tuple[str, int]] = set()
+    for cond in conds:  # the reused runs first, so every intermediate results.json holds them
+        for seed in range(seeds):
+            if (cond.name, seed) in previous:
+                row, date = previous[cond.name, seed]
+                runs[cond.name].append(row)
+                reused.append({"condition": cond.name, "seed": seed, "date": date})
+                if row.get("seconds") is not None:
+                    timing[cond.name].append(row["seconds"])
+                done.add((cond.name, seed))
+
+    import sklearn
+
+    def write() -> dict:  # after every run, so a run cut off keeps what it finished
+        results = {
+            "experiment": "label_efficiency",
+            "title": title or f"{base.task.positive} vs rest, {Path(base.task.source).name}",
+            "command": command or f"run_label_efficiency({str(template)!r}, {str(out)!r}, ...)",
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {**_machine(precision), "sklearn": sklearn.__version__},
+            "elapsed_s": time.perf_counter() - t_start,
+            "seconds_per_run": {c: _interval(v) for c, v in timing.items()},
+            "run_seconds_total": float(sum(sum(v) for v in timing.values())),
+            "settings": settings,
+            "reused": reused,
+            "runs": {c: sorted(rows, key=lambda r: r["seed"]) for c, rows in runs.items()},
+            "summary": summarise(runs, budgets),
+        }
+        results = _clean(results)
+        (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
+        write_markdown(results, out / "results.md")
+        plot_curves(results, out / "learning_curves.png")
+        return results
+
     with progress_callback("label efficiency", total=len(conds) * seeds, enabled=progress) as advance:
+        advance(len(done))
         for cond in conds:
             for seed in range(seeds):
+                if (cond.name, seed) in done:
+                    continue
                 cfg = _run_config(base, cond, seed=seed, split_seed=split_seed, rounds=rounds, round_size=round_size,
                                   student=student, precision=precision, expert_kappa=expert_kappa,
                                   bootstrap=bootstrap)
@@ -317,11 +367,12 @@ def run_label_efficiency(
                 project = Project.open(folder)
                 result = Loop(project, progress=False, log=lambda s, c=cond.name, sd=seed: log(f"[{c} seed {sd}] {s}")).run()
                 # the steps' own recorded seconds: right for a run resumed over several invocations too
-                timing[cond.name].append(sum(r["seconds"] for r in project.store.step_records()))
+                seconds = float(sum(r["seconds"] for r in project.store.step_records()))
+                timing[cond.name].append(seconds)
                 project.store.close()
                 final = result.final or {}
                 runs[cond.name].append({
-                    "seed": seed, "stop_reason": result.stop_reason,
+                    "seed": seed, "stop_reason": result.stop_reason, "seconds": seconds,
                     "rounds": [_round_row(m) for m in result.metrics],
                     "final": {"kappa": final.get("kappa_test", {}).get("kappa"), "auroc": final.get("auroc_test"),
                               "items": final.get("items")} if final else None,
@@ -331,36 +382,78 @@ def run_label_efficiency(
                     for model in (folder / "rounds").glob("r*/model"):
                         shutil.rmtree(model, ignore_errors=True)
                 advance(1)
-    import sklearn
+                write()
+    return write()
 
-    results = {
-        "experiment": "label_efficiency",
-        "title": title or f"{base.task.positive} vs rest, {Path(base.task.source).name}",
-        "command": command or f"run_label_efficiency({str(template)!r}, {str(out)!r}, ...)",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {**_machine(precision), "sklearn": sklearn.__version__},
-        "elapsed_s": time.perf_counter() - t_start,
-        "seconds_per_run": {c: _interval(v) for c, v in timing.items()},
-        "run_seconds_total": float(sum(sum(v) for v in timing.values())),
-        "settings": {
-            "template": str(template), "pool": base.task.source, "n_items": len(tpl.ids),
-            "labels": base.task.labels, "positive": base.task.positive, "gold_field": base.task.gold_field,
-            "crowd_field": base.task.crowd_field, "conditions": [c.__dict__ for c in conds], "seeds": seeds,
-            "budgets": list(budgets), "round_size": round_size, "rounds": rounds, "student": student,
-            "split_seed": split_seed, "expert_kappa": expert_kappa, "experts_per_item": base.oracle.experts_per_item,
-            "bootstrap": bootstrap, "precision": precision,
-            "config": _run_config(base, conds[0], seed=0, split_seed=split_seed, rounds=rounds, round_size=round_size,
-                                  student=student, precision=precision, expert_kappa=expert_kappa,
-                                  bootstrap=bootstrap).model_dump(mode="json"),
-        },
-        "runs": runs,
-        "summary": summarise(runs, budgets),
+
+def _settings(base: ProjectConfig, tpl, template: Path, conds: Sequence[Condition], *, seeds: int,
+              budgets: Sequence[int], round_size: int, rounds: int, student: str, split_seed: int,
+              expert_kappa: float, bootstrap: int, precision: str) -> dict:
+    return {
+        "template": str(template), "pool": base.task.source, "n_items": len(tpl.ids),
+        "labels": base.task.labels, "positive": base.task.positive, "gold_field": base.task.gold_field,
+        "crowd_field": base.task.crowd_field, "conditions": [c.__dict__ for c in conds], "seeds": seeds,
+        "budgets": list(budgets), "round_size": round_size, "rounds": rounds, "student": student,
+        "split_seed": split_seed, "expert_kappa": expert_kappa, "experts_per_item": base.oracle.experts_per_item,
+        "bootstrap": bootstrap, "precision": precision,
+        "config": _run_config(base, conds[0], seed=0, split_seed=split_seed, rounds=rounds, round_size=round_size,
+                              student=student, precision=precision, expert_kappa=expert_kappa,
+                              bootstrap=bootstrap).model_dump(mode="json"),
     }
-    results = _clean(results)
-    (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
-    write_markdown(results, out / "results.md")
-    plot_curves(results, out / "learning_curves.png")
-    return results
+
+
+# what must be equal for a recorded run to stand for a new one (the seed count and the condition list may differ)
+_SAME = ("pool", "n_items", "labels", "positive", "gold_field", "crowd_field", "budgets", "round_size", "rounds",
+         "student", "split_seed", "expert_kappa", "experts_per_item", "bootstrap", "precision")
+
+
+def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int], tuple[dict, str]], str | None]:
+    """The runs of an earlier ``results.json`` that stand for runs of the experiment described by ``settings``.
+
+    A run is reused when every setting in ``_SAME`` is equal, the run configuration is equal setting by setting
+    (either ``[selection]`` form: :func:`curate.config.flatten_settings`; a strategy's own table only where a
+    condition uses the template's settings of that strategy), and its condition is defined the same way; the seed
+    count and the list of conditions may differ.
+
+    Args:
+        previous: the dict an earlier run wrote to ``results.json``.
+        settings: the new experiment's ``settings`` (as written to ``results.json``).
+
+    Returns:
+        ``({(condition, seed): (run row, date of the earlier results)}, None)``, or ``({}, why not)`` where the
+        settings differ (the first differing setting, old and new value).
+    """
+    from curate.config import flatten_settings, setting_name
+
+    old = previous.get("settings") or {}
+    for key in _SAME:
+        if old.get(key) != settings.get(key):
+            return {}, f"{key} was {old.get(key)!r}, now {settings.get(key)!r}"
+    try:
+        a = flatten_settings(ProjectConfig.model_validate(old["config"]))
+    except Exception as exc:  # an unreadable earlier config: run everything again
+        return {}, f"its run configuration does not load ({str(exc).splitlines()[0]})"
+    b = flatten_settings(ProjectConfig.model_validate(settings["config"]))
+    # the first condition's own choices are in the config; the conditions are compared below. A strategy's table
+    # matters only to the conditions that use the template's settings of that strategy ("default" conditions use
+    # curate's defaults, not the template's).
+    ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed")}
+    used = {n for c in settings["conditions"] if not c.get("defaults") for n in (c["strategy"], c["cold_start"])}
+    for key in sorted(set(a) | set(b)):
+        table = key[1].split(".", 1)[0] if key[0] == "selection" and "." in key[1] else None
+        if table is not None and table not in used:
+            continue
+        if key not in ignore and a.get(key) != b.get(key):
+            return {}, f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}"
+    defined = {c["name"]: c for c in old.get("conditions", [])}
+    wanted = {c["name"]: c for c in settings["conditions"]}
+    out: dict[tuple[str, int], tuple[dict, str]] = {}
+    for name, rows in (previous.get("runs") or {}).items():
+        if name not in wanted or defined.get(name) != wanted[name]:
+            continue
+        for row in rows:
+            out[name, int(row["seed"])] = (row, previous.get("date", "?"))
+    return out, None
 
 
 def _weak_info(project) -> dict | None:
@@ -395,6 +488,24 @@ def _cell(a: dict | None, interval: bool = True, digits: int = 3) -> str:
     return f"{a['mean']:.{digits}f}"
 
 
+def _seed_counts(seeds: int, runs: dict[str, list]) -> str:
+    short = {c: len(rows) for c, rows in runs.items() if len(rows) != seeds}
+    return f"{seeds} seed(s)" + (" (" + ", ".join(f"{c}: {n} so far" for c, n in short.items()) + ")" if short else "")
+
+
+def _reused_lines(reused: list[dict]) -> list[str]:
+    if not reused:
+        return []
+    by_date: dict[str, dict[str, list[int]]] = {}
+    for r in reused:
+        by_date.setdefault(r["date"], {}).setdefault(r["condition"], []).append(r["seed"])
+    parts = [f"from the results written {d}: " + "; ".join(f"{c} seed(s) {', '.join(map(str, sorted(v)))}"
+                                                          for c, v in conds.items())
+             for d, conds in by_date.items()]
+    return ["Reused with the same settings (not run again, and timed only where that run recorded its time), "
+            + "; ".join(parts) + ".", ""]
+
+
 def write_markdown(results: dict, path: Path) -> None:
     """``results.md``: settings, the kappa table, paired verdicts against uncertainty and random, the final models."""
     s = results["settings"]
@@ -404,7 +515,7 @@ def write_markdown(results: dict, path: Path) -> None:
     lines = [
         f"# Label efficiency: {results['title']}", "",
         f"Student: **{s['student']}** ({'fine-tuned ' + s['config']['student']['model'] if s['student'] == 'finetune' else 'logistic regression on frozen embeddings'}); "
-        f"{s['n_items']} items, test split fixed by seed {s['split_seed']}; {s['seeds']} seed(s); rounds of "
+        f"{s['n_items']} items, test split fixed by seed {s['split_seed']}; {_seed_counts(s['seeds'], results['runs'])}; rounds of "
         f"{s['round_size']}; {s['experts_per_item']} simulated experts per item (pairwise kappa {s['expert_kappa']}); "
         f"precision {s['precision']}.", "",
         f"Machine: {m['cpu_model']}, {m['cores_usable']} cores, torch {m['torch']}; written {results['date']}; the "
@@ -412,6 +523,7 @@ def write_markdown(results: dict, path: Path) -> None:
         + ", ".join(f"{c} {v['mean']:.0f} s" for c, v in results["seconds_per_run"].items() if v["mean"] is not None)
         + "; a rerun only resumes).", "",
         f"Command: `{results['command']}`", "",
+        *_reused_lines(results.get("reused") or []),
         "Cells: test Cohen's kappa against gold of the model the loop serves after that many expert-labelled items, "
         "mean over seeds [95 % Student-t interval]. Column 0: the round-0 model (the scout, or the weak-stage model).",
         "",
