@@ -446,6 +446,7 @@ def experiment_label_efficiency(
     expert_kappa: float = typer.Option(0.8, "--expert-kappa", help="Simulated experts' pairwise kappa."),
     work: Optional[Path] = typer.Option(None, "--work", help="Where the run projects live (default OUT/runs); rerunning resumes them."),
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep every round's student (default: the final model only)."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Take runs already recorded in OUT/results.json with the same settings instead of running them again (so --seeds 5 after --seeds 3 runs two more seeds)."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of the results."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -475,8 +476,8 @@ def experiment_label_efficiency(
         res = run_label_efficiency(
             project, out, conditions=_csv(conditions, "--conditions"), seeds=seeds,
             budgets=_numbers(budgets, "--budgets"), round_size=round_size, student=student, split_seed=split_seed,
-            expert_kappa=expert_kappa, work=work, keep_models=keep_models, title=title,
-            command=_experiment_command(), progress=progress)
+            expert_kappa=expert_kappa, work=work, keep_models=keep_models, reuse=reuse, title=title,
+            command=_experiment_command(), progress=progress, log=typer.echo)
     except ValueError as exc:
         raise CurateError(str(exc)) from None
     typer.echo(f"wrote {out}/results.json, results.md, learning_curves.png in {res['elapsed_s']:.0f} s")
