@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's quickstart: the curation loop on Webis Clickbait 2017 (19,459 tweets) with curate's default query
 # strategy, then plain margin (uncertainty) sampling and random sampling at the same budget, then one report that
-# draws all three. Usage: bash examples/webis/quickstart.sh [WORKDIR]   (CURATE_DATA: where the data sets are)
+# draws all three. Usage: bash examples/webis/quickstart.sh [WORKDIR]
+# The data sets are read from ../shared/data; CURATE_DATA (or CURATE_SHARED_DATA, as the tests) names another folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DATA=${CURATE_DATA:-../shared/data}/webis-clickbait-17/webis-clickbait-17.jsonl
+DATA=${CURATE_DATA:-${CURATE_SHARED_DATA:-../shared/data}}/webis-clickbait-17/webis-clickbait-17.jsonl
 if [ ! -f "$DATA" ]; then
   echo "error: $DATA not found; put the shared data beside the repository or set CURATE_DATA" >&2
   exit 2

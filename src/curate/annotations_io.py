@@ -26,12 +26,20 @@ File formats (one record per annotation):
                         "created_at": "2024-05-01T12:00:00.000000Z", "curate_round": 1}]}
 
   ``from_name``/``to_name`` match :func:`labelstudio_label_config`. ``completed_by`` is written as an
-  object with ``email`` (the form Label Studio's own export uses and its import resolves against the
-  organisation's members: import into Label Studio works when the curate annotator names are the
-  members' emails). On import, ``completed_by`` may be such an object (its ``email``, else its ``id``)
-  or an integer user id (the older form, taken as its decimal string); the label is the single value of
-  the annotation's ``choices`` result, and the item id is ``data.item_id``, else ``data.id``.
-  Cancelled (skipped) annotations are ignored.
+  object with ``email`` (the form Label Studio's import resolves against the organisation's members:
+  import into Label Studio works when the curate annotator names are the members' e-mails). On import
+  the annotator is the person, named by their Label Studio e-mail: ``completed_by`` may be an object
+  with ``email`` (a snapshot export with ``annotations__completed_by`` expanded), or Label Studio's
+  numeric user id (what its Export button writes, checked against Label Studio 1.23.2), which is mapped
+  to the user's e-mail through ``labelstudio_users`` (:meth:`LabelStudioAPI.user_emails`, ``curate
+  import --labelstudio-url``); a user id without that map is refused. The label is the single value of
+  the annotation's ``choices`` result, and the item id is ``data.item_id``, else ``data.id``. Cancelled
+  (skipped) annotations are ignored.
+
+:class:`LabelStudioAPI` is the little of Label Studio's HTTP API that curate uses (standard library only):
+the users' e-mails, and creating a project for a round (its labelling config, ``maximum_annotations`` =
+the round's labels per item, its tasks), which Label Studio Community's web interface cannot do (it has
+no setting for the number of annotators per task).
 """
 
 from __future__ import annotations
@@ -42,11 +50,15 @@ import io
 import json
 import os
 import secrets
+import shlex
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 from curate.errors import CurateError
@@ -57,10 +69,13 @@ from curate.validation import JSONProblem, LabelRules, annotator_name_problem, l
 __all__ = [
     "EXPORT_FORMATS",
     "CSV_COLUMNS",
+    "LabelStudioAPI",
     "export_annotations",
     "export_tasks_labelstudio",
     "import_annotations",
     "labelstudio_label_config",
+    "labelstudio_overlap_note",
+    "round_label_needs",
 ]
 
 EXPORT_FORMATS = ("jsonl", "csv", "labelstudio")
@@ -293,23 +308,61 @@ def export_tasks_labelstudio(project, round_index: int, path: Path) -> int:
     Raises:
         CurateError: the round has no selected items; ``path`` is a directory or its folder does not exist.
     """
+    tasks = _round_tasks(project, round_index)
+    _write_atomic(Path(path), lambda fh: (json.dump(tasks, fh, ensure_ascii=False, indent=1), fh.write("\n")))
+    return len(tasks)
+
+
+def _round_selection(project, round_index: int) -> list[dict]:
     selection = project.store.selection(round_index)
     if not selection:
         raise CurateError(
             f"{project.path}: round {round_index} has no selected items; give a round that has been selected "
             f"(run `curate run {project.path}` to select one)"
         )
+    return selection
+
+
+def _round_tasks(project, round_index: int) -> list[dict]:
+    """The tasks :func:`export_tasks_labelstudio` writes."""
     texts = dict(zip(project.ids, project.texts))
-    tasks = [
+    return [
         {
             "id": n,
             "data": {"text": texts.get(s["item_id"]), "item_id": s["item_id"]},
             "meta": {"curate_round": round_index},
         }
-        for n, s in enumerate(selection, start=1)
+        for n, s in enumerate(_round_selection(project, round_index), start=1)
     ]
-    _write_atomic(Path(path), lambda fh: (json.dump(tasks, fh, ensure_ascii=False, indent=1), fh.write("\n")))
-    return len(tasks)
+
+
+def round_label_needs(project, round_index: int) -> dict[int, int]:
+    """``{labels needed: number of items}`` of a round's selection: how many different people must label
+    each item (``oracle.experts_per_item`` on the ``oracle.ceiling_share`` sample, one elsewhere).
+
+    Raises:
+        CurateError: the round has no selected items.
+    """
+    needs: dict[int, int] = {}
+    for s in _round_selection(project, round_index):
+        needs[int(s["labels_needed"])] = needs.get(int(s["labels_needed"]), 0) + 1
+    return dict(sorted(needs.items()))
+
+
+def labelstudio_overlap_note(needs: Mapping[int, int]) -> str:
+    """One line on the annotators per task that a Label Studio project needs for a round whose items need
+    ``needs`` labels (:func:`round_label_needs`)."""
+    most = max(needs)
+    if most == 1:
+        return "each task needs 1 label: a Label Studio project's default (1 annotator per task) matches"
+    line = f"each task needs {most} labels from different people (oracle.experts_per_item = {most})"
+    if len(needs) > 1:
+        line += (f" on {needs[most]} of {sum(needs.values())} tasks, 1 on the others (every task will get {most}: "
+                 "import with --on-excess keep-first)")
+    return line + (f": the Label Studio project must take {most} annotations per task (its maximum_annotations; "
+                   "Label Studio Community's web interface has no such setting, so give --labelstudio-url to "
+                   "create the project with it), or set oracle.experts_per_item = 1 before the round is selected "
+                   "(`--experts 1` on a project's first `curate run`)")
 
 
 # --------------------------------------------------------------------------- import
@@ -328,11 +381,13 @@ class _Record:
 class _Checker:
     """Validates field values against the project, raising CurateErrors that name the file and place."""
 
-    def __init__(self, project, path: Path, round_index: int) -> None:
+    def __init__(self, project, path: Path, round_index: int,
+                 ls_users: Mapping[int, str] | None = None) -> None:
         self.path = path
         self.labels = list(project.config.task.labels)
         self.position = project.position
         self.round_index = round_index
+        self.ls_users = ls_users
 
     def fail(self, where: str | None, problem: str, fix: str) -> CurateError:
         return _fail(self.path, where, problem, fix)
@@ -535,22 +590,46 @@ def _read_csv(check: _Checker, text: str) -> list[_Record]:
 
 
 def _ls_annotator(check: _Checker, where: str, value: Any) -> str:
+    """The annotator of a Label Studio annotation: the e-mail of its ``completed_by`` user."""
     if isinstance(value, dict):
         email = value.get("email")
         if isinstance(email, str) and email.strip():
             return check.annotator(where, email, "completed_by.email")
-        if value.get("id") is not None:
-            return check.annotator(where, value["id"], "completed_by.id")
-        raise check.fail(
-            where, "completed_by has neither email nor id", "export the tasks from Label Studio again (JSON format)"
-        )
+        if value.get("id") is None:
+            raise check.fail(
+                where, "completed_by has neither email nor id", "export the tasks from Label Studio again (JSON format)"
+            )
+        value = value["id"]
     if value is None:
         raise check.fail(
             where,
             "no completed_by (who labelled it)",
             "export from Label Studio in its JSON format, which names the annotator",
         )
-    return check.annotator(where, value, "completed_by")
+    user_id = value
+    if isinstance(user_id, str):
+        if not user_id.strip().isdecimal():
+            return check.annotator(where, user_id, "completed_by")  # a name written by hand
+        user_id = int(user_id)
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise check.fail(
+            where, f"completed_by is {_show(value)}, not a Label Studio user", "give Label Studio's JSON export unchanged"
+        )
+    if check.ls_users is None:
+        raise check.fail(
+            where,
+            f"completed_by is Label Studio's user id {user_id}, not a person",
+            "import with --labelstudio-url URL (the API token in LABEL_STUDIO_API_KEY) to name each annotator by "
+            "their Label Studio e-mail",
+        )
+    if user_id not in check.ls_users:
+        raise check.fail(
+            where,
+            f"completed_by is Label Studio user id {user_id}, who is not a user of the Label Studio at "
+            "--labelstudio-url",
+            "give the address of the Label Studio this file was exported from",
+        )
+    return check.annotator(where, check.ls_users[user_id], f"the e-mail of Label Studio user {user_id}")
 
 
 def _ls_label(check: _Checker, where: str, result: Any) -> str:
@@ -652,6 +731,7 @@ def import_annotations(
     fmt: str | None = None,
     register_annotators: bool = False,
     on_excess: str = "refuse",
+    labelstudio_users: Mapping[int, str] | None = None,
 ) -> dict:
     """Import labels from a file into the project's database, under the rules the labelling app obeys.
 
@@ -677,6 +757,9 @@ def import_annotations(
         on_excess: what to do with a label that would give an item more labels than it needs:
             ``"refuse"`` the whole import, or ``"keep-first"``: keep the labels already stored and the
             file's first ones (in file order) up to the need, and drop the rest.
+        labelstudio_users: Label Studio's ``{user id: e-mail}`` (:meth:`LabelStudioAPI.user_emails`), to
+            name the annotator of a Label Studio annotation whose ``completed_by`` is a user id (Label
+            Studio's Export button writes ids); without it such an annotation is refused.
 
     Returns:
         ``{"added": int, "skipped_existing": int, "ignored": int, "over_need": int, "registered": [str]}``:
@@ -696,7 +779,8 @@ def import_annotations(
             holds no annotation at all; an annotator name breaks the name rules, or is not registered
             (without ``register_annotators``); a round is beyond the project's last round; a time is
             before 2000 or in the future; a label exceeds its item's need (with ``on_excess="refuse"``);
-            ``on_excess`` is unknown.
+            ``on_excess`` is unknown; a Label Studio ``completed_by`` is a user id that
+            ``labelstudio_users`` does not give (or is not given).
     """
     path = Path(path)
     if isinstance(round_index, bool) or not isinstance(round_index, int) or round_index < 0:
@@ -714,8 +798,11 @@ def import_annotations(
             )
     elif fmt not in EXPORT_FORMATS:
         raise _fail(path, None, f"import format {fmt!r} is not supported", f"use one of {', '.join(EXPORT_FORMATS)}")
+    if labelstudio_users is not None and fmt != "labelstudio":
+        raise _fail(path, None, f"is {fmt}, not a Label Studio JSON export",
+                    "give --labelstudio-url only with a Label Studio export (.json)")
     text = _read_text(path)
-    check = _Checker(project, path, round_index)
+    check = _Checker(project, path, round_index, labelstudio_users)
     if not text.strip():
         raise check.fail(None, "is empty (no annotations)", "give a file with at least one annotation")
     ignored = 0
@@ -758,8 +845,8 @@ def import_annotations(
                     raise check.fail(
                         r.where,
                         f"annotator {r.annotator!r} is not registered in this project",
-                        f"register them first (`curate annotators add {project.path} NAME`), or import with "
-                        "--register-annotators",
+                        f"register them first (`curate annotators add {shlex.quote(str(project.path))} "
+                        f"{shlex.quote(r.annotator)}`), or import with --register-annotators",
                     )
                 store.insert_annotator(
                     conn,
@@ -789,3 +876,166 @@ def import_annotations(
                 store.set_annotation_time(conn, r.item_id, r.annotator, r.created_at)
     return {"added": added, "skipped_existing": skipped, "ignored": ignored, "over_need": over,
             "registered": registered}
+
+
+# --------------------------------------------------------------------------- Label Studio's HTTP API
+
+LABEL_STUDIO_TOKEN_ENV = "LABEL_STUDIO_API_KEY"  # the variable Label Studio's own SDK reads the token from
+
+
+class LabelStudioAPI:
+    """The few calls of Label Studio's HTTP API that curate makes (tested against Label Studio 1.23.2).
+
+    ``token`` is the API token of a member of the organisation, from Label Studio's Account & Settings:
+    a personal access token (a JWT, exchanged at ``/api/token/refresh/`` for a short-lived access token
+    sent as ``Bearer``) or a legacy token (sent as ``Token``). Every failure is a one-line
+    :class:`~curate.errors.CurateError` naming the address and the fix.
+    """
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 60.0) -> None:
+        """Check the address and the token's presence; nothing is sent yet.
+
+        Raises:
+            CurateError: ``url`` is not an http(s) address; ``token`` is empty.
+        """
+        parsed = urllib.parse.urlsplit(url or "")
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise CurateError(
+                f"--labelstudio-url {url!r} is not an http(s) address; give Label Studio's address, like "
+                "http://localhost:8080"
+            )
+        if not token or not token.strip():
+            raise CurateError(
+                f"--labelstudio-url {url} needs Label Studio's API token; set {LABEL_STUDIO_TOKEN_ENV} to the access "
+                "token from Label Studio's Account & Settings"
+            )
+        self.url = url.rstrip("/")
+        self.token = token.strip()
+        self.timeout = timeout
+        self._auth: str | None = None
+
+    def _send(self, method: str, path: str, body: Any = None, *, auth: str | None = None) -> Any:
+        """One request; the decoded JSON answer."""
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if auth is not None:
+            request.add_header("Authorization", auth)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = _ls_detail(exc)
+            if exc.code in (401, 403):
+                raise CurateError(
+                    f"Label Studio at {self.url} refused the API token ({method} {path}: HTTP {exc.code}{detail}); "
+                    f"set {LABEL_STUDIO_TOKEN_ENV} to a current access token from its Account & Settings (a member "
+                    "of the organisation)"
+                ) from None
+            raise CurateError(
+                f"Label Studio at {self.url} answered HTTP {exc.code} to {method} {path}{detail}; check the address "
+                "(Label Studio's own, like http://localhost:8080) and its log"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CurateError(
+                f"cannot reach Label Studio at {self.url} ({reason}); check the address and that Label Studio runs"
+            ) from None
+        try:
+            return json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CurateError(
+                f"{self.url} answered {method} {path} with something other than JSON; is it Label Studio's address "
+                "(like http://localhost:8080)?"
+            ) from None
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """``method`` ``path`` (``/api/...``) with ``body`` as JSON, authenticated; the decoded JSON answer.
+
+        Raises:
+            CurateError: Label Studio cannot be reached, refuses the token or the request, or answers
+                something other than JSON.
+        """
+        if self._auth is None:
+            if self.token.count(".") == 2:  # a personal access token (JWT refresh token)
+                answer = self._send("POST", "/api/token/refresh/", {"refresh": self.token})
+                if not isinstance(answer, dict) or not isinstance(answer.get("access"), str):
+                    raise CurateError(
+                        f"Label Studio at {self.url} gave no access token for the personal access token; set "
+                        f"{LABEL_STUDIO_TOKEN_ENV} to a current token from its Account & Settings"
+                    )
+                self._auth = f"Bearer {answer['access']}"
+            else:
+                self._auth = f"Token {self.token}"
+        return self._send(method, path, body, auth=self._auth)
+
+    def user_emails(self) -> dict[int, str]:
+        """``{user id: e-mail}`` of the organisation's users (``GET /api/users/``).
+
+        Raises:
+            CurateError: as :meth:`request`, or the answer is not a list of users.
+        """
+        answer = self.request("GET", "/api/users/")
+        users = answer.get("results") if isinstance(answer, dict) else answer  # a list; paginated in some versions
+        if not isinstance(users, list):
+            raise CurateError(f"Label Studio at {self.url} answered GET /api/users/ without a list of users")
+        return {
+            u["id"]: u["email"]
+            for u in users
+            if isinstance(u, dict) and isinstance(u.get("id"), int) and isinstance(u.get("email"), str) and u["email"]
+        }
+
+    def create_round_project(self, project, round_index: int, *, title: str | None = None) -> dict:
+        """Create a Label Studio project for a round and import its tasks.
+
+        The project gets :func:`labelstudio_label_config`, ``maximum_annotations`` = the most labels an
+        item of the round needs (each task is then offered to that many different annotators), and the
+        tasks :func:`export_tasks_labelstudio` writes.
+
+        Returns:
+            ``{"id", "url", "tasks", "maximum_annotations"}``: the Label Studio project's id, its
+            address, the number of tasks imported and the annotators per task.
+
+        Raises:
+            CurateError: the round has no selected items; as :meth:`request`; Label Studio did not keep the
+                settings or import every task.
+        """
+        tasks = _round_tasks(project, round_index)
+        overlap = max(round_label_needs(project, round_index))
+        title = title or f"curate {Path(project.path).name} round {round_index}"
+        created = self.request("POST", "/api/projects/", {
+            "title": title[:50],  # Label Studio's limit
+            "description": f"curate round {round_index} of {Path(project.path).resolve()}",
+            "label_config": labelstudio_label_config(project.config.task.labels, prompt=project.config.task.prompt),
+            "maximum_annotations": overlap,
+        })
+        if not isinstance(created, dict) or not isinstance(created.get("id"), int):
+            raise CurateError(f"Label Studio at {self.url} answered POST /api/projects/ without a project id")
+        pid = created["id"]
+        if created.get("maximum_annotations") != overlap:
+            raise CurateError(
+                f"Label Studio at {self.url} created project {pid} with maximum_annotations "
+                f"{created.get('maximum_annotations')!r}, not {overlap}; set it in the project's settings or its API"
+            )
+        imported = self.request("POST", f"/api/projects/{pid}/import", tasks)
+        count = imported.get("task_count") if isinstance(imported, dict) else None
+        if count != len(tasks):
+            raise CurateError(
+                f"Label Studio at {self.url} imported {count!r} of the round's {len(tasks)} tasks into project {pid}; "
+                "see its log"
+            )
+        return {"id": pid, "url": f"{self.url}/projects/{pid}/data", "tasks": count, "maximum_annotations": overlap}
+
+
+def _ls_detail(exc: urllib.error.HTTPError) -> str:
+    """``": DETAIL"`` from Label Studio's JSON error body, cut short; empty when there is none."""
+    try:
+        body = json.loads(exc.read().decode("utf-8", "replace") or "null")
+    except (json.JSONDecodeError, OSError, ValueError):
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(body, dict) and body.get("validation_errors"):
+        detail = f"{detail or ''} {json.dumps(body['validation_errors'], ensure_ascii=False)}".strip()
+    return f": {' '.join(str(detail).split())[:200]}" if detail else ""

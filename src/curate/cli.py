@@ -16,8 +16,27 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from curate.config import TaskConfig, save_config, validate_config
+from curate.config import TaskConfig, option_text, save_config, validate_config
 from curate.errors import CurateError
+
+
+def _hide_flag_placeholder() -> None:
+    """Show on/off flags (``--quiet``, ``--llm``, ``--progress/--no-progress``, ``--help``) in ``--help`` without a
+    value placeholder: recent typer versions print ``<bool>`` beside them, as if they took a value."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "curate_bare_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.curate_bare_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_placeholder()
 
 app = typer.Typer(
     add_completion=False,
@@ -93,8 +112,8 @@ def init(
     gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Column of gold labels (for the simulated oracle and the test split)."),
     crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Column of crowd judgments (e.g. Webis 'judgments')."),
     negative_description: Optional[str] = typer.Option(None, "--negative-description", help="What a benign item looks like (round-0 scout)."),
-    seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="JSON file {label: [example texts]} written by the policy author, for the round-0 scout."),
-    prior: float = typer.Option(0.5, "--prior", help="Expected positive share, places the scout's threshold."),
+    seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help='JSON file of example texts per label, {"LABEL": ["example text", ...], ...}, written by the policy author, for the round-0 scout.'),
+    prior: float = typer.Option(0.5, "--prior", help="Expected positive share, between 0 and 1 (e.g. 0.25 for 25 %), places the scout's threshold."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL, e.g. postgresql://user@host/db (default: SQLite in the project)."),
     llm: bool = typer.Option(False, "--llm", help="Use a causal LLM as scout (prompted, calibrated) and as student (LoRA); default the bundled SmolLM2-135M-Instruct."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="With --llm: a local Hugging Face causal-LM folder instead of bundled:SmolLM2-135M-Instruct."),
@@ -110,6 +129,9 @@ def init(
 
     n = len(Project.open(project).ids)
     typer.echo(f"created {project} with {n} items, labels {config.task.labels} (positive: {config.task.positive})")
+    if config.task.gold_field is None:
+        typer.echo(f"no gold column: run with people labelling (`curate run {project} --oracle web`), or name one "
+                   "with --gold-field COLUMN for the simulated experts")
 
 
 def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prompt: str | None,
@@ -144,7 +166,15 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
         raise CurateError(f"--positive {positive!r} is not one of --labels {label_list}; give one of them")
     task_data = dict(labels=label_list, positive=positive, prompt=prompt_text, text_field=text_field,
                      id_field=id_field, gold_field=gold_field, crowd_field=crowd_field)
-    task = validate_config({"task": task_data}, "--labels/--positive/--prompt").task
+    typed = {("task", "labels"): option_text("--labels", labels), ("task", "positive"): option_text("--positive", positive),
+             ("task", "prompt"): "--prompt" if prompt is not None else option_text("--prompt-file", prompt_file),
+             ("scout", "prior"): option_text("--prior", prior),
+             ("scout", "negative_description"): "--negative-description",
+             ("scout", "seed_examples"): option_text("--seed-examples", seed_examples)}
+    typed.update({("task", f"{name}_field"): option_text(f"--{name}-field", value) for name, value in
+                  (("text", text_field), ("id", id_field), ("gold", gold_field), ("crowd", crowd_field))})
+    # The options' own checks, before the pool is read: an invalid value is named by the option that gave it.
+    task = validate_config({"task": task_data, "scout": scout}, "--labels/--positive/--prompt", typed).task
     from curate.project import init_project
 
     overrides: dict = {"scout": scout}
@@ -170,7 +200,7 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
 @_friendly
 def run(
     project: Path = typer.Argument(..., help="Project folder made by `curate init`."),
-    oracle: Optional[str] = typer.Option(None, "--oracle", help="Where labels come from: simulated."),
+    oracle: Optional[str] = typer.Option(None, "--oracle", help="Where labels come from: simulated (default; simulated experts answer from the gold column, --gold-field) or web (people label in `curate serve`, or their labels are brought in with `curate import`)."),
     gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Gold column the simulated experts answer from."),
     crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Crowd judgments column."),
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Maximum rounds (default 6)."),
@@ -187,29 +217,31 @@ def run(
     test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Held-out share scored against gold (default 0.2)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Fixes every random choice of the run."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N for the scout and the student."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress: no bars in a terminal, no progress lines in a log (those come every CURATE_PROGRESS_INTERVAL seconds, default 30)."),
 ) -> None:
     """Run the curation loop, or resume it at the first step not completed."""
     given = dict(locals())  # the options, by parameter name; which setting each overrides: curate.config.CLI_OPTIONS
-    from curate.config import CLI_OPTIONS, load_config
+    from curate.config import CLI_OPTIONS, load_config, option_text
     from curate.loop import Loop, check_settings
     from curate.project import Project
 
     data = load_config(project).model_dump(mode="json")
+    typed: dict = {}  # setting -> the option that set it, as typed (an invalid value is named by its option)
     for option, keys in CLI_OPTIONS.items():
         value = given[option.removeprefix("--").replace("-", "_")]
         if value is not None:
             for section, key in keys:
                 data[section][key] = value
-    config = validate_config(data, str(project / "curate.toml"))
+                typed[(section, key)] = option_text(option, value)
+    config = validate_config(data, str(project / "curate.toml"), typed)
     proj = Project(Path(project), config)
     check_settings(proj)
     loop = Loop(proj, progress=not quiet, log=typer.echo)  # validates gold labels before anything is written
     save_config(project, config)
     result = loop.run()
     if result.stop_reason is None:
-        typer.echo(f"paused: the experts have labels to give; start `curate serve {project}` (or import them), "
-                   f"then run `curate run {project}` again to continue.")
+        typer.echo(f"paused: waiting for the experts' labels (above: how many, and how to give them); run "
+                   f"`curate run {project}` again once they are in.")
     else:
         typer.echo(f"done: {result.stop_reason}. Write the report with `curate report {project}`.")
 
@@ -344,9 +376,14 @@ def export_cmd(
     out: Path = typer.Option(..., "--out", help="File to write."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl, csv, labelstudio (annotations) or labelstudio-tasks (a round's items to label)."),
     round_index: Optional[int] = typer.Option(None, "--round", help="For labelstudio-tasks: the round (default: the latest)."),
+    labelstudio_url: Optional[str] = typer.Option(None, "--labelstudio-url", help="For labelstudio-tasks: also create a project for the round in the Label Studio at this address (the labelling config, as many annotators per task as each item needs labels) and import the tasks; its API token is read from LABEL_STUDIO_API_KEY."),
 ) -> None:
     """Export annotations and adjudications (JSON Lines, CSV, Label Studio JSON), or a round's items as Label Studio tasks."""
-    from curate.annotations_io import export_annotations, export_tasks_labelstudio, labelstudio_label_config
+    import os
+
+    from curate.annotations_io import (LABEL_STUDIO_TOKEN_ENV, LabelStudioAPI, export_annotations,
+                                       export_tasks_labelstudio, labelstudio_label_config, labelstudio_overlap_note,
+                                       round_label_needs)
     from curate.project import Project
 
     proj = Project.open(project)
@@ -354,10 +391,20 @@ def export_cmd(
         rounds = [r["round"] for r in proj.store.step_records() if r["step"] == "select"]
         if round_index is None and not rounds:
             raise CurateError(f"{project}: no round has been selected yet; run `curate run {project} --oracle web` first")
-        n = export_tasks_labelstudio(proj, max(rounds) if round_index is None else round_index, out)
+        t = max(rounds) if round_index is None else round_index
+        api = LabelStudioAPI(labelstudio_url, os.environ.get(LABEL_STUDIO_TOKEN_ENV)) if labelstudio_url else None
+        n = export_tasks_labelstudio(proj, t, out)
         config = out.with_suffix(".label_config.xml")
         config.write_text(labelstudio_label_config(proj.config.task.labels, prompt=proj.config.task.prompt), encoding="utf-8")
         typer.echo(f"wrote the Label Studio labelling config to {config}")
+        if api is None:
+            typer.echo(labelstudio_overlap_note(round_label_needs(proj, t)))
+        else:
+            made = api.create_round_project(proj, t)
+            typer.echo(f"created Label Studio project {made['id']} with the round's {made['tasks']} tasks, "
+                       f"{made['maximum_annotations']} annotators per task: {made['url']}")
+    elif labelstudio_url:
+        raise CurateError("--labelstudio-url goes with --format labelstudio-tasks (a round's items to label)")
     elif fmt in ("jsonl", "csv", "labelstudio"):
         n = export_annotations(proj.store, out, fmt, project=proj)
     else:
@@ -374,15 +421,20 @@ def import_cmd(
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or labelstudio (default: from the suffix)."),
     register_annotators: bool = typer.Option(False, "--register-annotators", help="Register the file's annotators that are not registered yet (same name rules as `annotators add`; no sign-in token until `annotators rotate`). Default: refuse them."),
     on_excess: str = typer.Option("refuse", "--on-excess", help="Labels beyond an item's label need: refuse (default: nothing is imported) or keep-first (keep the stored and the file's first labels up to the need, drop the rest)."),
+    labelstudio_url: Optional[str] = typer.Option(None, "--labelstudio-url", help="The Label Studio a Label Studio JSON export comes from: its users' e-mails name the annotators (its Export button writes user ids); the API token is read from LABEL_STUDIO_API_KEY."),
 ) -> None:
     """Import annotations under the labelling app's rules (registered annotators, the task's labels, pool items, the
     project's rounds, sane times, each item's label need); nothing is written if any line is bad; re-importing adds
     nothing."""
-    from curate.annotations_io import import_annotations
+    import os
+
+    from curate.annotations_io import LABEL_STUDIO_TOKEN_ENV, LabelStudioAPI, import_annotations
     from curate.project import Project
 
-    result = import_annotations(Project.open(project), file, round_index=round_index, fmt=fmt,
-                                register_annotators=register_annotators, on_excess=on_excess)
+    proj = Project.open(project)
+    users = LabelStudioAPI(labelstudio_url, os.environ.get(LABEL_STUDIO_TOKEN_ENV)).user_emails() if labelstudio_url else None
+    result = import_annotations(proj, file, round_index=round_index, fmt=fmt, register_annotators=register_annotators,
+                                on_excess=on_excess, labelstudio_users=users)
     message = (f"added {result['added']} annotations, {result['skipped_existing']} were already there, "
                f"{result['ignored']} ignored (adjudications, cancelled Label Studio annotations)")
     if result["over_need"]:

@@ -408,13 +408,80 @@ def settings_change_error(old: ProjectConfig, new: ProjectConfig) -> str | None:
     return None
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
+def option_text(flag: str, value: object) -> str:
+    """A command-line option as the user typed it, to head an error message: ``--prior 25``, ``--oracle 'simulate'``
+    (numbers as written, text quoted, a file by its path)."""
+    if isinstance(value, bool) or value is None:
+        return flag
+    if isinstance(value, float):
+        return f"{flag} {int(value) if value.is_integer() else value!r}"
+    if isinstance(value, int):
+        return f"{flag} {value}"
+    return f"{flag} {str(value)!r}"
+
+
+def _field(key: SettingKey):
+    """The pydantic ``FieldInfo`` of a setting, or None."""
+    section = ProjectConfig.model_fields.get(key[0])
+    model = section.annotation if section is not None else None
+    if key[1] and isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_fields.get(key[1])
+    return section if not key[1] else None
+
+
+def _range_text(key: SettingKey) -> str | None:
+    """The allowed range of a numeric setting in words (``more than 0 and less than 1``), or None without bounds."""
+    field = _field(key)
+    lower = upper = None
+    for m in getattr(field, "metadata", ()):
+        if getattr(m, "gt", None) is not None:
+            lower = f"more than {m.gt:g}"
+        elif getattr(m, "ge", None) is not None:
+            lower = f"at least {m.ge:g}"
+        if getattr(m, "lt", None) is not None:
+            upper = f"less than {m.lt:g}"
+        elif getattr(m, "le", None) is not None:
+            upper = f"at most {m.le:g}"
+    if lower and upper:
+        return f"{lower} and {upper}"
+    return lower or upper
+
+
+def _option_error(key: SettingKey, typed: str, first: dict) -> str:
+    """The message for an invalid value given by a command-line option: the option as typed and the fix in its terms
+    (``--prior 25: must be more than 0 and less than 1 (a share: 0.25 for 25 %)``)."""
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        msg = f"must be {_range_text(key) or msg.removeprefix('Input should be ')}"
+        value = first.get("input")
+        is_share = key[1] == "prior" or key[1].endswith(("_fraction", "_share"))
+        if is_share and isinstance(value, (int, float)) and 1 < value <= 100:  # a percentage given for a share
+            msg += f" (a share: {value / 100:g} for {value:g} %)"
+    elif first["type"] == "string_too_short":
+        msg = "must not be empty"
+    elif msg.startswith("Input should be "):
+        msg = f"must be {msg.removeprefix('Input should be ')}"
+    return f"{typed}: {msg}"
+
+
+def _format_validation_error(path: Path, err: ValidationError, options: dict[SettingKey, str] | None = None) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = tuple(str(p) for p in first["loc"])
+    where = ".".join(loc) or "(top level)"
     table_error = (first.get("ctx") or {}).get("error")
     if isinstance(table_error, _TableError):  # a [selection.NAME] entry: name it, not just the tables field
         where = f"{where.removesuffix('.tables')}.{table_error.where}"
         first = {**first, "msg": table_error.msg}
+    # A value given on the command line is fixed in that option, named as the user typed it.
+    options = options or {}
+    key = (loc[0], loc[1] if len(loc) > 1 else "") if loc else None
+    if key in options:
+        return _option_error(key, options[key], first)
+    if not loc:  # a rule across settings: name the option that set the setting the message names first
+        named = sorted((first["msg"].find(setting_name(k)), typed) for k, typed in options.items()
+                       if setting_name(k) in first["msg"])
+        if named:
+            return f"{named[0][1]}: {first['msg'].removeprefix('Value error, ')}"
     # A settings file is fixed in that file; command-line options (``--labels/--positive``) in those options.
     fix = str(path) if str(path).startswith("--") else path.name
     return f"{path}: field {where}: {first['msg']} (fix it in {fix})"
@@ -440,16 +507,23 @@ def load_config(project: Path) -> ProjectConfig:
         raise CurateError(_format_validation_error(path, exc)) from None
 
 
-def validate_config(data: dict, where: str) -> ProjectConfig:
+def validate_config(data: dict, where: str, options: dict[SettingKey, str] | None = None) -> ProjectConfig:
     """Validate a settings dict (for example after applying CLI overrides).
 
+    Args:
+        data: the settings, as ``curate.toml`` holds them.
+        where: where the settings come from, named in an error (``PROJECT/curate.toml``).
+        options: the settings given by command-line options, each with the option as the user typed it
+            (:func:`option_text`), e.g. ``{("scout", "prior"): "--prior 25"}``.
+
     Raises:
-        CurateError: naming ``where`` and the invalid field.
+        CurateError: an invalid setting; one given by an option is named by that option and its value
+            (``--prior 25: must be more than 0 and less than 1 ...``), any other by ``where`` and the field.
     """
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        raise CurateError(_format_validation_error(Path(where), exc)) from None
+        raise CurateError(_format_validation_error(Path(where), exc, options)) from None
 
 
 def config_to_toml(config: ProjectConfig) -> str:

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +44,7 @@ import pyarrow.parquet as pq
 
 from curate import evaluation, stopping
 from curate.agreement import model_expert_kappa, pairwise_kappa
-from curate.config import StudentConfig, settings_change_error, validate_config
+from curate.config import OracleConfig, StudentConfig, settings_change_error, validate_config
 from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
@@ -108,8 +109,8 @@ class Loop:
         self.gold = project.gold()
         if self.config.oracle.kind == "simulated" and self.gold is None:
             raise CurateError(
-                f"{project.path}: the simulated oracle answers from a gold column; pass --gold-field COLUMN "
-                "(e.g. --gold-field label)"
+                f"{project.path}: the simulated oracle answers from a gold column, and the project has "
+                "none; pass --gold-field COLUMN (e.g. --gold-field label), or have people label with --oracle web"
             )
         t = self.config.task
         self.positive = t.positive
@@ -581,7 +582,9 @@ class Loop:
         # experts are not accounts: no registration. An answer for an item that meanwhile got all its labels
         # (people labelling it in the app) is dropped; any other broken rule is an error of the oracle.
         rules = LabelRules(self.config.task.labels, self.project.position, registered=False)
-        with progress_callback("labelling", total=missing, enabled=self.progress and missing > 0) as advance:
+        # the web oracle's labels come from people in the app, not from this process: no progress to show here
+        show = self.progress and missing > 0 and self.config.oracle.kind != "web"
+        with progress_callback("labelling", total=missing, enabled=show, unit="labels") as advance:
             for ann in oracle.annotate(needs, have, t):
                 if delay:
                     time.sleep(delay)
@@ -727,6 +730,20 @@ class Loop:
         kappa = model_expert_kappa(pred, experts, rng=step_rng(lc.seed, t, "cv"), n_boot=lc.bootstrap).to_dict()
         return {"folds": folds, "items": len(pred), "kappa": kappa}
 
+    def waiting_lines(self, t: int, selection: list[dict], missing: int) -> list[str]:
+        """What a paused round tells the user (:func:`waiting_message`, with the annotators who can sign in now
+        when the oracle is the labelling app)."""
+        signable, registered = None, 0
+        if self.config.oracle.kind == "web":
+            now = time.time()
+            with self.store.connection() as conn:
+                rows = self.store.list_annotators(conn)
+            registered = len(rows)
+            signable = [a["name"] for a in rows
+                        if a["revoked_at"] is None and (a["expires_at"] is None or a["expires_at"] > now)]
+        return waiting_message(t, [row["labels_needed"] for row in selection], missing, self.config.oracle,
+                               self.project.path, signable, registered=registered)
+
     # -- the loop ------------------------------------------------------------------------------
     def make_oracle(self):
         """The oracle of ``[oracle]`` (:func:`curate.oracle.make_oracle`)."""
@@ -777,7 +794,8 @@ class Loop:
                 return result
             missing = self.label(t, selection, oracle)
             if missing:
-                self.log(f"round {t}: waiting for {missing} labels; run again once they are in")
+                for line in self.waiting_lines(t, selection, missing):
+                    self.log(line)
                 return result
             self.split(t, selection)
             self.train(t)
@@ -802,6 +820,59 @@ def _strict(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def waiting_message(t: int, needs: list[int], missing: int, oracle: OracleConfig, project: Path,
+                    annotators: list[str] | None, *, registered: int = 0) -> list[str]:
+    """The lines a round prints when it pauses for labels: how many, why (items x experts each), how to give them.
+
+    Args:
+        t: the round.
+        needs: each selected item's ``labels_needed`` (``oracle.experts_per_item`` on the ``oracle.ceiling_share``
+            sample that measures the expert-expert ceiling, 1 elsewhere).
+        missing: the labels still missing (``needs`` less the labels already given).
+        oracle: the ``[oracle]`` settings.
+        project: the project folder, as the user named it (quoted in the commands shown).
+        annotators: the names that can sign in to ``curate serve`` now (not revoked, not expired), or None when the
+            oracle is not the labelling app.
+        registered: how many annotators are registered, revoked and expired ones included.
+
+    Returns:
+        One-line messages; the last is a warning when no annotator (or fewer than an item needs) can sign in.
+    """
+    by_need = sorted(Counter(needs).items(), reverse=True)
+    total = sum(needs)
+    parts = [f"{n} item{'s' if n != 1 else ''} x {k} expert{'s' if k != 1 else ''} each" for k, n in by_need]
+    how_many = f"{missing} labels" if missing == total else f"{missing} more labels ({total} in all)"
+    line = f"round {t}: waiting for {how_many}: {' and '.join(parts)}"
+    k = oracle.experts_per_item
+    if k > 1:
+        share = "" if oracle.ceiling_share >= 1 else (f" on a {oracle.ceiling_share:.0%} sample of the items "
+                                                      "(oracle.ceiling_share), one label elsewhere")
+        line += (f" (oracle.experts_per_item = {k}{share}: {k} different experts per item measure the experts' own "
+                 f"kappa, the ceiling; for one label per item set it to 1 with `--experts 1` on a project's first "
+                 f"`curate run`)")
+    else:
+        line += (" (oracle.experts_per_item = 1: no item gets two labels, so the experts' own kappa, the ceiling, is "
+                 "not measured)")
+    if annotators is None:
+        return [line]
+    who = ", ".join(annotators) if annotators else "nobody"
+    lines = [line, f"round {t}: label them in the app: `curate serve {project}`, where each expert signs in with their "
+                   f"token (can sign in now: {who}), or bring labels from a file with `curate import {project} FILE "
+                   f"--round {t}`"]
+    n, need = len(annotators), max(needs, default=1)
+    add = f"`curate annotators add {project} NAME` (it prints their sign-in token once)"
+    if n == 0:
+        why = ("no annotator is registered yet" if registered == 0 else
+               "the only registered annotator's token is revoked or expired" if registered == 1 else
+               f"the tokens of all {registered} registered annotators are revoked or expired")
+        lines.append(f"warning: {why}, so nobody can label in the app: add each expert with {add}"
+                     + (f"; an item needs {need} different experts, so add at least {need}" if need > 1 else ""))
+    elif n < need:
+        lines.append(f"warning: only {n} annotator{' can' if n == 1 else 's can'} sign in but an item needs {need} "
+                     f"different experts: add {need - n} more with {add}")
+    return lines
 
 
 def _summary_line(m: dict) -> str:

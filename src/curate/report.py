@@ -17,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from curate.errors import CurateError  # noqa: E402
 from curate.project import Project  # noqa: E402
@@ -65,8 +67,12 @@ def _label(project: Project) -> str:
     return f"{project.config.selection.strategy} ({project.path.name})"
 
 
-def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Sequence[Project] = ()) -> None:
-    """Kappa against expert items labelled (the labels that trained each round's model)."""
+def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Sequence[Project] = ()) -> Figure:
+    """Kappa against expert items labelled (the labels that trained each round's model); the legend beside the axes.
+
+    Returns:
+        The figure written to ``path`` (closed), for inspection.
+    """
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     x = [m["items_labelled"] for m in metrics]
     ev = [(xi, m["kappa_eval"]) for xi, m in zip(x, metrics) if math.isfinite(m["kappa_eval"]["kappa"])]
@@ -88,6 +94,13 @@ def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Seque
     if final and "kappa_test" in final:
         ax.plot([final["items"]], [final["kappa_test"]["kappa"]], "*", color="C1", markersize=13,
                 label=f"final model, all {final['items']} labels, vs gold (test) {final['kappa_test']['kappa']:.2f}")
+    cv = (final or {}).get("cv", {}).get("kappa") or {}
+    finite = {k: isinstance(cv.get(k), (int, float)) and math.isfinite(cv[k]) for k in ("kappa", "low", "high")}
+    if finite["kappa"]:  # the final model's agreement with the experts, cross-validated (the figure without gold)
+        bars = [[cv["kappa"] - cv["low"]], [cv["high"] - cv["kappa"]]] if finite["low"] and finite["high"] else None
+        ax.errorbar([final["items"]], [cv["kappa"]], yerr=bars, fmt="*", color="C9", markersize=13, capsize=4,
+                    label=f"final model, all {final['items']} labels, vs experts ({final['cv']['folds']}-fold "
+                          f"cross-validated) {cv['kappa']:.2f}")
     ceiling = metrics[-1].get("expert_expert_kappa", math.nan)
     if ceiling is not None and math.isfinite(ceiling):
         ax.axhline(ceiling, color="C2", ls="--", label=f"expert-expert kappa (ceiling) {ceiling:.2f}")
@@ -103,6 +116,7 @@ def plot_kappa(project: Project, metrics: list[dict], path: Path, compare: Seque
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 def _served_test(m: dict) -> dict:
@@ -110,9 +124,14 @@ def _served_test(m: dict) -> dict:
     return (m.get("served") or {}).get("kappa_test") or m["kappa_test"]
 
 
-def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> None:
-    """Positive share of the curated set and of the model's predictions, per round."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> Figure:
+    """Positive share of the curated set and of the model's predictions, per round (whole-round ticks; the legend
+    beside the axes).
+
+    Returns:
+        The figure written to ``path`` (closed), for inspection.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     rounds = [m["round"] for m in metrics]
     curated = [m["positive_share_curated"] for m in metrics]
     ax.plot(rounds, curated, "o-", label="curated set (expert votes)")
@@ -122,20 +141,25 @@ def plot_positive_share(project: Project, metrics: list[dict], path: Path) -> No
         share = sum(v == project.config.task.positive for v in gold.values()) / len(gold)
         ax.axhline(share, color="gray", ls=":", label=f"gold positive share {share:.2f}")
     ax.set_xlabel("round")
-    ax.set_xticks(rounds)  # whole rounds only
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole rounds only, and not crowded with many rounds
     ax.set_ylabel(f"share of '{project.config.task.positive}'")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over the points
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
-def plot_stage_times(seconds: dict[int, dict[str, float]], path: Path) -> None:
-    """Stacked bars: seconds per stage per round (one-off steps at round -1)."""
+def plot_stage_times(seconds: dict[int, dict[str, float]], path: Path) -> Figure:
+    """Stacked bars: seconds per stage per round (one-off steps at round -1); the legend beside the axes.
+
+    Returns:
+        The figure written to ``path`` (closed), for inspection.
+    """
     rounds = sorted(seconds)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     bottom = [0.0] * len(rounds)
     for j, stage in enumerate(STAGES):
         vals = [seconds[r].get(stage, 0.0) for r in rounds]
@@ -145,10 +169,11 @@ def plot_stage_times(seconds: dict[int, dict[str, float]], path: Path) -> None:
     ax.set_xlabel("round")
     ax.set_ylabel("seconds")
     ax.set_title("Time per stage")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over the bars
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 def write_report(project: Project, out: Path | None = None, compare: Sequence[Project] = ()) -> Path:
@@ -174,8 +199,10 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
         f"- Task: `{c.task.positive}` vs {', '.join(f'`{x}`' for x in c.task.labels if x != c.task.positive)}; "
         f"pool `{c.task.source}`, {len(project.ids)} items.",
         f"- Query strategy `{c.selection.strategy}`; budget {c.loop.budget} items per round; "
-        f"{c.oracle.experts_per_item} {c.oracle.kind} experts per item (target expert-expert kappa {c.oracle.expert_kappa}); "
-        f"fine-tune/eval split {1 - c.loop.eval_fraction:.0%}/{c.loop.eval_fraction:.0%}; seed {c.loop.seed}.",
+        + (f"{c.oracle.experts_per_item} simulated experts per item (target expert-expert kappa {c.oracle.expert_kappa}); "
+           if c.oracle.kind == "simulated" else
+           f"{c.oracle.experts_per_item} experts per item in the labelling app ({c.oracle.kind} oracle); ")
+        + f"fine-tune/eval split {1 - c.loop.eval_fraction:.0%}/{c.loop.eval_fraction:.0%}; seed {c.loop.seed}.",
         (f"- Student `{c.student.model}` ({c.student.presentations} example presentations per fine-tune, "
          f"lr {c.student.learning_rate})" if c.student.kind == "finetune" else
          "- Student: proxy (logistic regression on the frozen embeddings)")
@@ -192,6 +219,7 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
                  + (f" and {weak['weak_labels']} {weak['source']} weak labels at ${weak['price_per_label']:.2f} "
                     f"(the weak stage the students start from)" if weak else "")
                  + f": ${cost:,.2f} in all.")
+    has_gold = any("kappa_test" in m for m in metrics)  # without a gold test split no gold column is shown
     lines += [
         "",
         "## Agreement per round",
@@ -199,13 +227,16 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
         "Model M_t of round t was trained on the fine-tune share of the items labelled before round t "
         + ("(M_0: the weak-stage model). " if weak else "(M_0: the scout). ")
         + "Kappa vs experts pools every (item, expert) label of the accumulated evaluation set; "
-        "kappa vs gold is on the held-out test split; intervals are 95 % bootstrap. *Served*: the model the round "
+        + ("kappa vs gold is on the held-out test split; " if has_gold else
+           "the experts' pairwise kappa is the ceiling (no gold: every figure is against the experts); ")
+        + "intervals are 95 % bootstrap. *Served*: the model the round "
         "hands back (an earlier one when it agrees with the experts surely better on the evaluation set, or when "
         "the new student predicts one class only).",
         "",
         "| round | model | items labelled | fine-tune / eval items | kappa vs experts (eval) | expert-expert | "
-        "kappa vs gold (test) | AUROC (test) | served | positive share (curated) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        + ("kappa vs gold (test) | AUROC (test) | " if has_gold else "")
+        + "served | positive share (curated) |",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if has_gold else ""),
     ]
     for m in metrics:
         served = m.get("served_round", m["round"])
@@ -214,8 +245,9 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
             note += f" (M_{m['round']} predicts only '{m['one_class']}')"
         lines.append(
             f"| {m['round']} | {m['model']} | {m['items_labelled']} | {m['finetune_items']} / {m['eval_items']} | "
-            f"{_fmt_ci(m['kappa_eval'])} | {_fmt(m['expert_expert_kappa'])} | {_fmt_ci(m.get('kappa_test'))} | "
-            f"{_fmt(m.get('auroc_test'))} | {note} | {_fmt(m['positive_share_curated'], 2)} |"
+            f"{_fmt_ci(m['kappa_eval'])} | {_fmt(m['expert_expert_kappa'])} | "
+            + (f"{_fmt_ci(m.get('kappa_test'))} | {_fmt(m.get('auroc_test'))} | " if has_gold else "")
+            + f"{note} | {_fmt(m['positive_share_curated'], 2)} |"
         )
     one_class = [m["round"] for m in metrics if m.get("one_class")]
     if one_class:
@@ -250,9 +282,9 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
     compared = [(o, om) for o, om in compared if om]
     if compared:
         lines += ["", "## Compared runs", "", "Kappa vs gold (test) of each round's student:", ""]
-        for other, om in compared:
-            lines.append(f"- `{_label(other)}`: " + "; ".join(
-                f"{m['items_labelled']} items {_fmt_ci(m.get('kappa_test'))}" for m in om))
+        for other, om in compared:  # one line per round
+            lines.append(f"- `{_label(other)}`:")
+            lines += [f"  - {m['items_labelled']} items: {_fmt_ci(m.get('kappa_test'))}" for m in om]
     total = sum(sum(v.values()) for v in seconds.values())
     lines += [
         "",

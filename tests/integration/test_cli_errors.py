@@ -76,7 +76,7 @@ def test_existing_project_and_bad_run_options_change_nothing(tmp_path):
     missing = run_cli("run", project, "--gold-field", "nope", "--quiet")
     assert missing.returncode == 2 and "no column 'nope'" in missing.stderr
     neg = run_cli("run", project, "--budget", "0", "--quiet")
-    assert neg.returncode == 2 and "loop.budget" in neg.stderr
+    assert neg.returncode == 2 and "--budget 0: must be at least 1" in neg.stderr
     after = {p.name: p.stat().st_mtime_ns for p in project.iterdir()}
     assert after == before
     assert run_cli("report", tmp_path / "nowhere").returncode == 2
@@ -122,3 +122,72 @@ def test_init_llm_switch_sets_scout_and_student(tmp_path):
     assert cfg["student"]["finetune"] == "lora" and cfg["student"]["device"] == cfg["scout"]["device"] == "cuda"
     proc = run_cli("init", tmp_path / "q", "--pool", pool, *INIT, "--llm-model", tmp_path)
     assert proc.returncode == 2 and "--llm-model needs --llm" in proc.stderr and not (tmp_path / "q").exists()
+
+
+def _own_pool(tmp_path, gold=True):
+    """A small pool of the user's own (no shared data): ids, texts and, with ``gold``, a label column."""
+    rows = [{"id": f"t{k}", "text": f"headline number {k}", **({"label": LABELS[k % 2]} if gold else {})}
+            for k in range(12)]
+    return _jsonl(tmp_path / "own.jsonl", rows)
+
+
+LABELS = ["no-clickbait", "clickbait"]
+OWN = ["--labels", ",".join(LABELS), "--prompt", "clickbait policy"]
+
+
+def _one_line_error(proc) -> str:
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and err.startswith("error:"), (proc.returncode, err)
+    return err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--positive", "clickbiat"], "--positive 'clickbiat' is not one of --labels ['no-clickbait', 'clickbait']"),
+    (["--positive", "clickbait", "--prior", "25"],
+     "error: --prior 25: must be more than 0 and less than 1 (a share: 0.25 for 25 %)"),
+    (["--positive", "clickbait", "--prior", "0"], "error: --prior 0: must be more than 0 and less than 1"),
+    (["--positive", "clickbait", "--prompt", ""], "error: --prompt: must not be empty"),
+])
+def test_init_errors_name_the_option_typed(tmp_path, args, message):
+    """An invalid option of `curate init` is named as typed, with the fix in its terms, not as a curate.toml field."""
+    proc = run_cli("init", tmp_path / "p", "--pool", _own_pool(tmp_path), *OWN, *args)
+    err = _one_line_error(proc)
+    assert message in err and "curate.toml" not in err and "fix it in" not in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.fixture(scope="module")
+def own_project(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("own")
+    project = tmp / "p"
+    run_cli("init", project, "--pool", _own_pool(tmp), *OWN, "--positive", "clickbait", "--gold-field", "label",
+            check=True)
+    return project
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "boundary"], "error: --strategy 'boundary': unknown query strategy 'boundary'; known: "
+                                 "boundary-margin, "),
+    (["--oracle", "simulate"], "error: --oracle 'simulate': must be 'simulated' or 'web'"),
+    (["--rounds", "-1"], "error: --rounds -1: must be at least 0"),
+    (["--test-fraction", "20"],
+     "error: --test-fraction 20: must be at least 0 and less than 1 (a share: 0.2 for 20 %)"),
+    (["--expert-kappa", "2"], "error: --expert-kappa 2: must be more than 0 and at most 1"),
+    (["--weak-labels", "crowd"], "error: --weak-labels 'crowd': student.weak_labels = \"crowd\" needs a crowd column"),
+])
+def test_run_errors_name_the_option_typed(own_project, args, message):
+    """An invalid `curate run` option is named as typed, not as a field to fix in curate.toml; nothing changes."""
+    before = (own_project / "curate.toml").read_text()
+    err = _one_line_error(run_cli("run", own_project, *args, "--quiet"))
+    assert err.startswith(message) and "curate.toml" not in err and "fix it in" not in err, err
+    assert "a share" not in err or "fraction" in message  # the percentage hint only for shares
+    assert (own_project / "curate.toml").read_text() == before
+
+
+def test_simulated_oracle_without_gold_points_at_gold_field_and_web_oracle(tmp_path):
+    project = tmp_path / "p"
+    init = run_cli("init", project, "--pool", _own_pool(tmp_path, gold=False), *OWN, "--positive", "clickbait",
+                   check=True)
+    assert "--oracle web" in init.stdout and "--gold-field" in init.stdout
+    err = _one_line_error(run_cli("run", project, "--quiet"))
+    assert "--gold-field COLUMN" in err and "--oracle web" in err

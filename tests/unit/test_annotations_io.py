@@ -12,10 +12,13 @@ from sqlalchemy import insert
 
 from curate.annotations_io import (
     CSV_COLUMNS,
+    LabelStudioAPI,
     export_annotations,
     export_tasks_labelstudio,
     import_annotations,
     labelstudio_label_config,
+    labelstudio_overlap_note,
+    round_label_needs,
 )
 from curate.config import TaskConfig
 from curate.errors import CurateError
@@ -231,9 +234,11 @@ def test_labelstudio_tasks_export_then_import_of_labelstudio_export(make_project
     ]
     with pytest.raises(CurateError, match="round 5 has no selected items"):
         export_tasks_labelstudio(project, 5, tmp_path / "none.json")
+    assert round_label_needs(project, 2) == {2: 3}
 
     # What Label Studio's JSON export of those tasks looks like once labelled: task ids of its own,
-    # completed_by an integer user id (older form) or a user object, a cancelled (skipped) annotation.
+    # completed_by a user id (its Export button) or a user object (a snapshot export with the users
+    # expanded), a cancelled (skipped) annotation. The ids are named by their users' e-mails.
     exported = [
         {
             "id": 101,
@@ -258,20 +263,56 @@ def test_labelstudio_tasks_export_then_import_of_labelstudio_export(make_project
     ]
     ls_path = tmp_path / "project-7-at-2024.json"
     ls_path.write_text(json.dumps(exported), encoding="utf-8")
-    assert import_annotations(project, ls_path, round_index=5, register_annotators=True) == {
-        "added": 4, "skipped_existing": 0, "ignored": 1, "over_need": 0, "registered": ["10", "ann@example.org", "12"]
+    with pytest.raises(CurateError, match=r"task 1 \(id 101\) annotation 1: completed_by is Label Studio's user id 10"):
+        import_annotations(project, ls_path, round_index=5, register_annotators=True)  # an id is not a person
+    with pytest.raises(CurateError, match="user id 12, who is not a user of the Label Studio"):
+        import_annotations(project, ls_path, round_index=5, register_annotators=True,
+                           labelstudio_users={10: "ten@example.org"})
+    with pytest.raises(CurateError, match="not a Label Studio JSON export"):
+        import_annotations(project, tmp_path / "x.jsonl", round_index=5, labelstudio_users={})
+    assert project.store.count_annotations() == 0
+    users = {10: "ten@example.org", 11: "ann@example.org", 12: "twelve@example.org"}
+    with pytest.raises(CurateError) as err:  # unregistered: named by e-mail, with both fixes
+        import_annotations(project, ls_path, round_index=5, labelstudio_users=users)
+    assert "annotator 'ten@example.org' is not registered" in str(err.value)
+    assert "curate annotators add" in str(err.value) and " ten@example.org`" in str(err.value)
+    assert "--register-annotators" in str(err.value) and "\n" not in str(err.value)
+    assert import_annotations(project, ls_path, round_index=5, register_annotators=True, labelstudio_users=users) == {
+        "added": 4, "skipped_existing": 0, "ignored": 1, "over_need": 0,
+        "registered": ["ten@example.org", "ann@example.org", "twelve@example.org"],
     }
     got = sorted((a["item_id"], a["annotator"], a["label"], a["round"]) for a in project.store.annotations())
     assert got == sorted(
         [
-            (project.ids[3], "10", POS, 2),
+            (project.ids[3], "ten@example.org", POS, 2),
             (project.ids[3], "ann@example.org", NEG, 2),
-            (project.ids[9], "12", NEG, 2),
-            (project.ids[12], "10", NEG, 5),
+            (project.ids[9], "twelve@example.org", NEG, 2),
+            (project.ids[12], "ten@example.org", NEG, 5),
         ]
     )
     assert [a["created_at"] for a in project.store.annotations()] == [pytest.approx(1714564800.123456)] * 4
-    assert import_annotations(project, ls_path, round_index=5)["added"] == 0
+    assert import_annotations(project, ls_path, round_index=5, labelstudio_users=users)["added"] == 0
+
+
+def test_overlap_note_says_how_many_annotators_per_task():
+    two = labelstudio_overlap_note({2: 3})
+    assert two.startswith("each task needs 2 labels from different people (oracle.experts_per_item = 2)")
+    assert "maximum_annotations" in two and "--labelstudio-url" in two and "oracle.experts_per_item = 1" in two
+    assert "keep-first" not in two and "\n" not in two
+    mixed = labelstudio_overlap_note({1: 4, 2: 3})
+    assert "on 3 of 7 tasks, 1 on the others" in mixed and "--on-excess keep-first" in mixed
+    assert labelstudio_overlap_note({1: 5}).startswith("each task needs 1 label:")
+
+
+def test_label_studio_address_and_token_are_checked_before_any_request():
+    for url in ("localhost:8080", "ftp://example.org", "", "http://"):
+        with pytest.raises(CurateError, match="is not an http\\(s\\) address; give Label Studio's address"):
+            LabelStudioAPI(url, "token")
+    with pytest.raises(CurateError, match="needs Label Studio's API token; set LABEL_STUDIO_API_KEY"):
+        LabelStudioAPI("http://127.0.0.1:8080", " ")
+    # nothing listens on port 9 of 127.0.0.1 (discard): a one-line error naming the address
+    with pytest.raises(CurateError, match="cannot reach Label Studio at http://127.0.0.1:9 .*that Label Studio runs"):
+        LabelStudioAPI("http://127.0.0.1:9/", "token", timeout=5).user_emails()
 
 
 def test_label_config_is_valid_xml_with_the_labels():
@@ -299,7 +340,7 @@ def _bad_cases(ids: list[str]) -> list[tuple[str, str, str, list[str]]]:
     """(file name, content, where, fragments of the message)."""
     ok = {"item_id": ids[0], "annotator": "a", "label": POS}
     ok2 = {"item_id": ids[1], "annotator": "a", "label": NEG}
-    good_task = {"id": 1, "data": {"item_id": ids[0]}, "annotations": [_ls_annotation(3, POS)]}
+    good_task = {"id": 1, "data": {"item_id": ids[0]}, "annotations": [_ls_annotation({"email": "u3"}, POS)]}
 
     def task(**kw):
         return json.dumps([good_task, {"id": 2, "data": {"item_id": ids[1]}, **kw}])
@@ -350,7 +391,7 @@ def _bad_cases(ids: list[str]) -> list[tuple[str, str, str, list[str]]]:
         ),
         (
             "ls4.json",
-            task(annotations=[{**_ls_annotation(3, NEG), "completed_by": None}]),
+            task(annotations=[{**_ls_annotation({"email": "u3"}, NEG), "completed_by": None}]),
             "task 2 (id 2) annotation 1",
             ["no completed_by"],
         ),
@@ -358,7 +399,7 @@ def _bad_cases(ids: list[str]) -> list[tuple[str, str, str, list[str]]]:
             "ls5.json",
             task(
                 annotations=[
-                    {**_ls_annotation(3, NEG), "result": [{"type": "choices", "value": {"choices": [POS, NEG]}}]}
+                    {**_ls_annotation({"email": "u3"}, NEG), "result": [{"type": "choices", "value": {"choices": [POS, NEG]}}]}
                 ]
             ),
             "task 2 (id 2) annotation 1",
@@ -366,18 +407,24 @@ def _bad_cases(ids: list[str]) -> list[tuple[str, str, str, list[str]]]:
         ),
         (
             "ls6.json",
-            task(annotations=[_ls_annotation(3, NEG), {**_ls_annotation(4, NEG), "result": []}]),
+            task(annotations=[_ls_annotation({"email": "u3"}, NEG), {**_ls_annotation({"email": "u4"}, NEG), "result": []}]),
             "task 2 (id 2) annotation 2",
             ["no choices result"],
         ),
-        ("ls7.json", task(annotations=[_ls_annotation(3, "spam")]), "task 2 (id 2) annotation 1", ["label 'spam'"]),
+        ("ls7.json", task(annotations=[_ls_annotation({"email": "u3"}, "spam")]), "task 2 (id 2) annotation 1", ["label 'spam'"]),
         (
             "ls8.json",
-            task(annotations=[_ls_annotation(3, NEG), _ls_annotation(3, POS)]),
+            task(annotations=[_ls_annotation({"email": "u3"}, NEG), _ls_annotation({"email": "u3"}, POS)]),
             "task 2 (id 2) annotation 2",
             ["a second time (first at task 2 (id 2) annotation 1)"],
         ),
         ("ls9.json", json.dumps([good_task, {"id": 2, "annotations": []}]), "task 2 (id 2)", ["no data object"]),
+        (
+            "ls10.json",
+            task(annotations=[_ls_annotation(7, NEG)]),
+            "task 2 (id 2) annotation 1",
+            ["completed_by is Label Studio's user id 7, not a person", "--labelstudio-url", "LABEL_STUDIO_API_KEY"],
+        ),
     ]
 
 

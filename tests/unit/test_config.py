@@ -1,6 +1,6 @@
 import pytest
 
-from curate.config import ProjectConfig, TaskConfig, load_config, save_config
+from curate.config import ProjectConfig, TaskConfig, load_config, option_text, save_config, validate_config
 from curate.errors import CurateError
 
 
@@ -31,3 +31,27 @@ def test_task_validation():
         _task(labels=["yes", "yes"])
     with pytest.raises(ValueError, match="seed_examples"):
         ProjectConfig(task=_task(), scout={"seed_examples": {"other": ["x"]}})
+
+
+def test_an_invalid_setting_from_an_option_is_named_by_the_option():
+    data = ProjectConfig(task=_task()).model_dump(mode="json")
+    data["scout"]["prior"] = 25.0
+    typed = {("scout", "prior"): option_text("--prior", 25.0), ("loop", "rounds"): option_text("--rounds", 3)}
+    with pytest.raises(CurateError) as err:
+        validate_config(data, "p/curate.toml", typed)
+    assert str(err.value) == "--prior 25: must be more than 0 and less than 1 (a share: 0.25 for 25 %)"
+    # the same value from the settings file names the file's field and the file
+    with pytest.raises(CurateError, match=r"^p/curate.toml: field scout.prior: .* \(fix it in curate.toml\)$"):
+        validate_config(data, "p/curate.toml", {("loop", "rounds"): "--rounds 3"})
+    data["scout"]["prior"], data["oracle"]["kind"] = 0.25, "simulate"
+    with pytest.raises(CurateError) as err:
+        validate_config(data, "p/curate.toml", {("oracle", "kind"): option_text("--oracle", "simulate")})
+    assert str(err.value) == "--oracle 'simulate': must be 'simulated' or 'web'"
+
+
+def test_option_text_is_the_option_as_typed():
+    assert option_text("--prior", 0.25) == "--prior 0.25"
+    assert option_text("--prior", 25.0) == "--prior 25"
+    assert option_text("--rounds", -1) == "--rounds -1"
+    assert option_text("--strategy", "boundary") == "--strategy 'boundary'"
+    assert option_text("--quiet", True) == "--quiet"

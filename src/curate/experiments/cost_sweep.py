@@ -890,7 +890,7 @@ def write_report(res: dict, out: Path) -> dict:
                                                           and x["w"] == w])]
                      for src in res["settings"]["weak_sources"] for w in res["settings"]["prices"]}
     res["findings"] = _findings(res)
-    (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(_clean(res), indent=1, allow_nan=False), encoding="utf-8")
     _write_md(res, out / "results.md")
     _plot(res, out / "pareto_kappa.png", "kappa")
     _plot(res, out / "pareto_accuracy.png", "accuracy")

@@ -318,7 +318,7 @@ class EncoderClassifier:
         model.train()
         epoch_losses: list[float] = []
         epoch_seconds: list[float] = []
-        with progress_callback("training", total=total, enabled=progress) as advance:
+        with progress_callback("training", total=total, enabled=progress, unit="steps") as advance:
             for _ in range(epochs):
                 start = time.perf_counter()
                 last_losses: list[torch.Tensor] = []
