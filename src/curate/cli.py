@@ -217,6 +217,8 @@ def run(
     test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Held-out share scored against gold (default 0.2)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Fixes every random choice of the run."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N for the scout and the student."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="What scores with the student: torch (default), onnx (ONNX Runtime, same scores) or onnx-int8 (int8, faster, scores move slightly)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the embedding and each round's scoring on a Ray cluster: HOST:PORT (what `ray start --head` prints), ray://HOST:PORT, auto (RAY_ADDRESS or a cluster started here, else a new local one), or off (one process again). Same results; see README \"Scale out\"."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress: no bars in a terminal, no progress lines in a log (those come every CURATE_PROGRESS_INTERVAL seconds, default 30)."),
 ) -> None:
     """Run the curation loop, or resume it at the first step not completed."""
@@ -237,6 +239,10 @@ def run(
     proj = Project(Path(project), config)
     check_settings(proj)
     loop = Loop(proj, progress=not quiet, log=typer.echo)  # validates gold labels before anything is written
+    if config.runtime.ray_address:  # join the cluster first: a wrong address fails in one line, and is not saved
+        from curate.distributed import connect
+
+        connect(config.runtime, log=typer.echo)
     save_config(project, config)
     result = loop.run()
     if result.stop_reason is None:

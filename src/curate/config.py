@@ -156,6 +156,11 @@ class StudentConfig(_Strict):
     # overwrote what the weak stage learnt (Webis, crowd -> 600 expert labels: kappa 0.538 against 0.580 for the
     # crowd model alone; at 1e-5: 0.581).
     after_weak_learning_rate: float = Field(default=1e-5, gt=0)
+    # What scores with the fine-tuned student (curate.models.onnx_backend): "torch" (the model, in ``precision``),
+    # "onnx" (ONNX Runtime, fp32: the same scores up to rounding) or "onnx-int8" (ONNX Runtime with dynamic int8
+    # quantization: faster, scores move by up to a few hundredths). CPU only; exported once per saved model.
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(default="torch",
+                                                          json_schema_extra=_setting(mutable=True, cli="--backend"))
 
 
 class SelectionConfig(_Strict):
@@ -174,6 +179,8 @@ class SelectionConfig(_Strict):
     cold_start_share: float = Field(default=1.0, gt=0, le=1)  # of the first round; ``strategy`` chooses the rest
     # The embedding that defines regions, the same in every round (also the scout's).
     embedding_model: str = BUNDLED_MODEL
+    # What computes those embeddings (once per project): "torch", "onnx" or "onnx-int8", as ``student.backend``.
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     # strategy name -> its settings (a ``curate.select.StrategySettings``); written as ``[selection.NAME]`` tables
     tables: dict[str, Any] = Field(default_factory=dict)
 
@@ -311,6 +318,32 @@ class CostConfig(_Strict):
     scout_label: float = Field(default=0.0, ge=0, json_schema_extra=_setting(mutable=True))
 
 
+class RuntimeConfig(_Strict):
+    """Where the passes over every pool item run (:mod:`curate.distributed`). ``ray_address`` None: in this process;
+    ``HOST:PORT`` (what ``ray start --head`` prints) or ``ray://HOST:PORT``: the embedding pass and each round's
+    scoring of a fine-tuned student run as Ray Data on that cluster; ``auto``: the cluster in ``RAY_ADDRESS`` or
+    started by ``ray start`` on this machine, else a new local one; ``off``: back to None. The results are the same
+    files either way."""
+
+    ray_address: str | None = Field(default=None, json_schema_extra=_setting(mutable=True, cli="--ray"))
+    ray_batch_size: int = Field(default=256, ge=1, json_schema_extra=_setting(mutable=True))  # texts per actor call
+    # actors per pass (None: one per ``ray_cpus_per_actor`` CPUs of the cluster; a GPU student: one per GPU)
+    ray_actors: int | None = Field(default=None, ge=1, json_schema_extra=_setting(mutable=True))
+    ray_cpus_per_actor: int = Field(default=1, ge=1, json_schema_extra=_setting(mutable=True))  # its torch threads
+
+    @field_validator("ray_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and value.strip().lower() in ("", "off", "none"):  # back to one process
+            return None
+        if value is None or value == "auto" or re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-]+:\d{1,5}", value):
+            return value
+        raise ValueError("must be auto, HOST:PORT (what `ray start --head` prints, e.g. 127.0.0.1:6379) or "
+                         "ray://HOST:PORT")
+
+
 class ProjectConfig(_Strict):
     """The whole ``curate.toml``. ``database``: a SQLAlchemy URL (e.g. ``postgresql+psycopg://...``) for a
     team's shared database, one database per project; None keeps SQLite in ``PROJECT/curate.db``."""
@@ -323,6 +356,7 @@ class ProjectConfig(_Strict):
     oracle: OracleConfig = Field(default_factory=OracleConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectConfig":

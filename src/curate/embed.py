@@ -54,22 +54,38 @@ def embed_texts(
     batch_size: int = 128,
     threads: int | None = None,
     progress: bool = True,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Embed texts as unit vectors.
 
     Args:
         texts: ``N`` strings.
         model: a local sentence-transformers folder or ``bundled:all-MiniLM-L6-v2``.
-        precision: ``auto`` (bf16 where it measures faster than fp32 here), ``bf16`` or ``fp32``.
+        precision: ``auto`` (bf16 where it measures faster than fp32 here), ``bf16`` or ``fp32``; the torch
+            backend's only.
+        backend: ``torch``, ``onnx`` (ONNX Runtime fp32) or ``onnx-int8`` (dynamic int8), see
+            :mod:`curate.models.onnx_backend` (``selection.embedding_backend``).
 
     Returns:
         ``(N, d)`` float32 array of unit-norm rows.
+
+    Raises:
+        CurateError: the model folder does not exist; an unknown backend; an ONNX backend without onnxruntime.
     """
+    from curate.models.onnx_backend import check_backend, sentence_encoder
+
+    check_backend(backend, "selection.embedding_backend")
     configure_threads(threads)
+    if backend != "torch":  # the ONNX export is made from the fp32 model
+        precision = "fp32"
     st = load_sentence_model(model, precision=pick_precision(precision, threads))  # measured at these threads
+    fast = None if backend == "torch" else sentence_encoder(st, model, backend=backend, threads=threads)
     out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
     lengths = token_lengths(st.tokenizer, texts, max_length=st.max_seq_length)
     for idx in batches_by_length(texts, batch_size, "embedding", enabled=progress, lengths=lengths):
+        if fast is not None:
+            out[idx] = fast([texts[i] for i in idx])
+            continue
         vecs = st.encode([texts[i] for i in idx], batch_size=batch_size, convert_to_numpy=True,
                          normalize_embeddings=True, show_progress_bar=False)
         out[idx] = vecs.astype(np.float32)
@@ -95,20 +111,22 @@ def cached_embeddings(
     precision: str = "auto",
     threads: int | None = None,
     progress: bool = True,
+    backend: str = "torch",
 ) -> np.ndarray:
     """The pool's embeddings from ``PROJECT/embeddings.npy``, computing them on first use.
 
-    The cache is keyed by a hash of the ids, the texts and the model name; a stale cache is
-    recomputed. The file is written atomically (temporary name, then rename); ``embeddings.json`` records the
-    fingerprint, the model, the shape and the precision that computed them (the loop pins ``auto`` once per project,
-    :meth:`curate.loop.Loop.pin_precision`, so every later step uses the same one).
+    The cache is keyed by a hash of the ids, the texts, the model name and the backend (``torch``, ``onnx``,
+    ``onnx-int8``; see :func:`embed_texts`); a stale cache is recomputed. The file is written atomically (temporary
+    name, then rename); ``embeddings.json`` records the fingerprint, the model, the shape, the precision and the
+    backend that computed them (the loop pins ``auto`` once per project, :meth:`curate.loop.Loop.pin_precision`, so
+    every later step uses the same one).
 
     Returns:
         ``(N, d)`` float16 memory-mapped array (read-only) of unit-norm rows.
     """
     project = Path(project)
     path, meta_path = project / EMBEDDINGS_NAME, project / META_NAME
-    key = _fingerprint(ids, texts, model)
+    key = _fingerprint(ids, texts, model if backend == "torch" else f"{model}#{backend}")  # torch: keys as before
     if path.is_file() and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
@@ -118,13 +136,14 @@ def cached_embeddings(
             arr = np.load(path, mmap_mode="r")
             if arr.shape[0] == len(ids):
                 return arr
-    vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress)
+    vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress, backend=backend)
     tmp = project / (EMBEDDINGS_NAME + ".tmp.npy")
     np.save(tmp, vecs.astype(np.float16))
     os.replace(tmp, path)
     meta_tmp = meta_path.with_suffix(".json.tmp")
+    used = {"onnx": "fp32", "onnx-int8": "int8"}.get(backend) or pick_precision(precision, threads)
     meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(vecs.shape),
-                                    "precision": pick_precision(precision, threads)}))
+                                    "precision": used, "backend": backend}))
     os.replace(meta_tmp, meta_path)
     if not path.is_file():  # pragma: no cover - defensive
         raise CurateError(f"{path}: could not write the embeddings cache")

@@ -164,12 +164,22 @@ class Loop:
         return chosen
 
     def embeddings(self) -> np.ndarray:
-        """``(N, d)`` float16 unit embeddings of every item (cached in the project)."""
+        """``(N, d)`` float16 unit embeddings of every item (cached in the project; on a Ray cluster when
+        ``runtime.ray_address`` is set, :func:`curate.distributed.cached_embeddings`, the same files)."""
+        if self._emb is None and self.config.runtime.ray_address:
+            from curate.distributed import cached_embeddings as ray_cached_embeddings
+
+            self._emb = ray_cached_embeddings(
+                self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
+                precision=self.pin_precision(), runtime=self.config.runtime,
+                backend=self.config.selection.embedding_backend, progress=self.progress, log=self.log,
+            )
         if self._emb is None:
             s = self.config.student
             self._emb = cached_embeddings(
                 self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
                 precision=s.precision, threads=s.threads, progress=self.progress,
+                backend=self.config.selection.embedding_backend,
             )
         return self._emb
 
@@ -243,6 +253,18 @@ class Loop:
     def _load_student(self, folder: Path):
         return load_student(folder, self.labels, self.config.student, texts=self.project.texts,
                             embeddings=self.embeddings())
+
+    def _pool_proba(self, folder: Path) -> np.ndarray:
+        """``(N, K)`` float32 probabilities of every pool item from the student saved in ``folder``: on the Ray
+        cluster of ``runtime.ray_address`` for a fine-tuned student (:func:`curate.distributed.student_scores`), else
+        (no address, or the proxy student, a head on the embeddings) in this process."""
+        if self.config.runtime.ray_address and self.config.student.kind == "finetune":
+            from curate.distributed import student_scores
+
+            return student_scores(self.project.path, self.project.ids, folder, self.labels,
+                                  self._student_settings(precision=self.pin_precision()), self.config.runtime,
+                                  progress=self.progress, log=self.log)
+        return self._load_student(folder).predict_proba(None, progress=self.progress)
 
     # -- steps -------------------------------------------------------------------------------
     def split_test(self) -> None:
@@ -331,7 +353,7 @@ class Loop:
 
         def fn():
             if t == 0 and self.config.student.weak_labels != "none":
-                proba = self._load_student(self.weak_dir).predict_proba(None, progress=self.progress)
+                proba = self._pool_proba(self.weak_dir)
                 info = {"model": f"weak stage ({self.config.student.weak_labels} labels)"}
             elif t == 0 and self.config.scout.kind == "embedding":
                 proba = self._scout_proba()
@@ -341,7 +363,7 @@ class Loop:
                 proba = scorer.predict_proba(self.project.texts, progress=self.progress)
                 info = {"model": f"scout:{self.config.scout.kind}", **scorer.info}
             else:
-                proba = self._load_student(self.model_dir(t)).predict_proba(None, progress=self.progress)
+                proba = self._pool_proba(self.model_dir(t))
                 info = {"model": str(self.model_dir(t))}
             cols = {"id": self.project.ids, **{f"p_{lab}": proba[:, j] for j, lab in enumerate(self.labels)}}
             tmp = path.with_suffix(".tmp.parquet")
@@ -369,11 +391,25 @@ class Loop:
 
         def embed(texts):
             return embed_texts(texts, model=self.config.selection.embedding_model,
-                               precision=self.config.student.precision, progress=False)
+                               precision=self.config.student.precision, progress=False,
+                               backend=self.config.selection.embedding_backend)
 
         emb = self.embeddings()
         scout = make_embedding_scout(self.labels, self.positive, prompt, sc, embed=embed)
         return scout.calibrate(emb[self.selectable]).proba_from_embeddings(emb)
+
+    def scoring_backend(self, t: int) -> str:
+        """What scored ``M_t`` (recorded in the round's metrics): the fine-tuned student's ``student.backend``
+        (``torch``, ``onnx``, ``onnx-int8``); for a model on the embeddings (the embedding scout, the proxy student)
+        ``embeddings:`` and ``selection.embedding_backend``; ``prompted-lm:torch`` or ``endpoint`` for an LM scout."""
+        st = self.config.student
+        if t == 0 and st.weak_labels == "none":
+            kind = self.config.scout.kind
+            if kind != "embedding":
+                return "endpoint" if kind == "endpoint" else f"{kind}:torch"
+        elif st.kind == "finetune":
+            return st.backend
+        return f"embeddings:{self.config.selection.embedding_backend}"
 
     def _model_kappas(self, t: int, eval_experts: dict[str, dict[str, str]], eval_ids: list[str]) -> dict[int, dict]:
         """Every model ``M_0 .. M_t`` on today's eval set (from stored scores): ``{s: {"kappa", "threshold",
@@ -448,6 +484,7 @@ class Loop:
                 "predicted_positive_share": float(np.mean(proba[self.selectable, pi] >= thr)),
                 "one_class": by_model[t]["one_class"],
                 "prediction_kappa_previous": self._prediction_kappa_previous(t, proba, by_model),
+                "scoring_backend": self.scoring_backend(t),
             }
             pred = dict(zip(self.project.ids, self.predicted_labels(proba, thr)))
             m["kappa_eval"] = model_expert_kappa(pred, eval_experts, rng=rng, n_boot=lc.bootstrap).to_dict()
@@ -761,7 +798,8 @@ class Loop:
         if not self.store.step_done(-1, "embed"):
             with self.store.transaction() as conn:
                 self.store.mark_step(conn, -1, "embed", time.perf_counter() - start,
-                                     {"shape": list(emb.shape), "precision": self.config.student.precision})
+                                     {"shape": list(emb.shape), "precision": self.config.student.precision,
+                                      "backend": self.config.selection.embedding_backend})
         self.weak_stage()
         oracle = self.make_oracle()
         result = RunResult()

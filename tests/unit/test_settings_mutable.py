@@ -33,6 +33,10 @@ BEFORE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loo
           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url"), ("loop", "final_model"),
           ("loop", "final_cv_folds"), ("cost", "expert_label"), ("cost", "crowd_label"), ("cost", "scout_label")}
 STABLE = {("loop", "stop_when_stable"), ("loop", "stable_kappa"), ("loop", "stable_window")}
+BACKEND = {("student", "backend")}  # what scores with the student (issue 15); each round records which one did
+# where the passes over every item run (issue 15, Ray Data): the same results either way
+RUNTIME = {("runtime", "ray_address"), ("runtime", "ray_batch_size"), ("runtime", "ray_actors"),
+           ("runtime", "ray_cpus_per_actor")}
 
 
 def _with(config: ProjectConfig, section: str, **values) -> ProjectConfig:
@@ -40,7 +44,7 @@ def _with(config: ProjectConfig, section: str, **values) -> ProjectConfig:
 
 
 def test_the_mutable_settings_are_the_declared_ones():
-    assert MUTABLE == BEFORE | STABLE
+    assert MUTABLE == BEFORE | STABLE | BACKEND | RUNTIME
     fields = {(s, name) for s, f in ProjectConfig.model_fields.items() if hasattr(f.annotation, "model_fields")
               for name in f.annotation.model_fields}
     assert MUTABLE <= fields
@@ -54,7 +58,7 @@ def test_change_of_a_mutable_setting_is_allowed_any_other_refused():
         new_value = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v / 2,
                      str: lambda v: v + "x"}.get(type(value), lambda v: None)(value)
         if value is None:
-            new_value = 3 if key in ("threads", "total_budget", "final_cv_folds") else "x"
+            new_value = 3 if key in ("threads", "total_budget", "final_cv_folds", "ray_actors") else "x"
         if (section, key) == ("oracle", "kind"):
             new_value = "web"
         assert settings_change_error(old, _with(old, section, **{key: new_value})) is None, (section, key)

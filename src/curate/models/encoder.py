@@ -44,6 +44,7 @@ import numpy as np
 
 from curate.config import StudentConfig
 from curate.errors import CurateError
+from curate.models.onnx_backend import check_backend
 from curate.models.resolve import BUNDLED_PREFIX, resolve_model_path
 from curate.progress import batches_by_length, progress_callback
 from curate.runtime import configure_threads, pick_precision, quiet_hf
@@ -119,6 +120,7 @@ class EncoderClassifier:
         self.labels = list(labels)
         self.settings = settings
         self.device = check_device(settings.device)
+        check_backend(settings.backend, "student.backend", self.device)
         self.source = Path(init_from) if init_from is not None else resolve_model_path(settings.model)
         self.precision = self._pick_precision(settings.precision, self.device, settings.threads)
         if init_from is None:  # the option itself, so that a saved adapter names a portable base ("bundled:...")
@@ -129,6 +131,8 @@ class EncoderClassifier:
         self.finetune = "full"  # what the loaded model is: "full" weights or a "lora" adapter on base_model
         self._model = None
         self._tokenizer = None
+        self._saved_at: Path | None = None  # the saved folder the loaded weights are (the ONNX export's cache)
+        self._onnx = None  # the ONNX Runtime session of settings.backend, made on first use
 
     @staticmethod
     def _pick_precision(precision: str, device: str, threads: int | None) -> str:
@@ -213,6 +217,8 @@ class EncoderClassifier:
         model.to(self.device)
         model.eval()
         self._tokenizer, self._model = tokenizer, model
+        self._onnx = None  # new weights: a new export
+        self._saved_at = self.source if not train and (self.source / META_NAME).is_file() else None
 
     @staticmethod
     def _resolve_base(base: str) -> Path:
@@ -252,6 +258,7 @@ class EncoderClassifier:
         (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+        self._saved_at = folder
 
     # -- introspection -----------------------------------------------------------------------
     def parameter_counts(self) -> dict:
@@ -356,11 +363,22 @@ class EncoderClassifier:
     def predict_proba(self, texts: Sequence[str], *, progress: bool = True, batch_size: int = 128) -> np.ndarray:
         """Class probabilities, ``(N, K)`` float32, for ``N`` texts (sorted by length into batches of
         ``batch_size``; truncated to ``settings.max_length`` tokens). Loads ``settings.model`` with an untrained
-        head when nothing was fitted or loaded."""
+        head when nothing was fitted or loaded.
+
+        ``settings.backend`` scores: ``torch`` (this model, in ``precision``), or ``onnx`` / ``onnx-int8`` (ONNX
+        Runtime fp32 / int8, exported once per saved model; :mod:`curate.models.onnx_backend`).
+
+        Raises:
+            CurateError: an ONNX backend without onnxruntime, or a model the ONNX exporter cannot trace.
+        """
         import torch
 
         if self._model is None:
             self._load()
+        if self.settings.backend != "torch":
+            from curate.models.onnx_backend import student_predict_proba
+
+            return student_predict_proba(self, texts, progress=progress, batch_size=batch_size)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
             for idx in batches_by_length(texts, batch_size, "scoring", enabled=progress):
