@@ -33,7 +33,6 @@ not readable on a worker) fails the pass: the step raises, is not recorded, and 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -281,11 +280,6 @@ class ScoreActor:
         return {"id": batch["id"], "proba": self.classifier.predict_proba(list(batch["text"]), progress=False)}
 
 
-def _embedding_key(model: str, backend: str) -> str:
-    """The model part of the embeddings cache's fingerprint, as :func:`curate.embed.cached_embeddings` forms it."""
-    return model if backend == "torch" else f"{model}#{backend}"
-
-
 def cached_embeddings(project: Path, ids: Sequence[str], texts: Sequence[str], *, model: str, precision: str,
                       runtime: RuntimeConfig, backend: str = "torch", progress: bool = True,
                       log: Callable[[str], None] | None = None) -> np.ndarray:
@@ -310,22 +304,16 @@ def cached_embeddings(project: Path, ids: Sequence[str], texts: Sequence[str], *
     Raises:
         CurateError: see :func:`connect` and :func:`_run_pass`; ``precision`` is not resolved.
     """
-    from curate.embed import EMBEDDINGS_NAME, META_NAME, _fingerprint
+    from curate.embed import EMBEDDINGS_NAME, embeddings_key, read_cached_embeddings, write_embeddings_meta
 
     if precision not in ("bf16", "fp32"):
         raise CurateError(f"the Ray embedding pass needs a resolved precision (bf16 or fp32), got {precision!r}")
     project = Path(project)
-    path, meta_path = project / EMBEDDINGS_NAME, project / META_NAME
-    key = _fingerprint(ids, texts, _embedding_key(model, backend))
-    if path.is_file() and meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            meta = {}
-        if meta.get("fingerprint") == key:
-            arr = np.load(path, mmap_mode="r")
-            if arr.shape[0] == len(ids):
-                return arr
+    path = project / EMBEDDINGS_NAME
+    key = embeddings_key(ids, texts, model, backend)
+    cached = read_cached_embeddings(project, key, len(ids))
+    if cached is not None:
+        return cached
     tmp = project / (EMBEDDINGS_NAME + ".tmp.npy")
     out: dict[str, np.ndarray] = {}
 
@@ -345,11 +333,7 @@ def cached_embeddings(project: Path, ids: Sequence[str], texts: Sequence[str], *
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    meta_tmp = meta_path.with_suffix(".json.tmp")
-    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": shape,
-                                    "precision": {"onnx": "fp32", "onnx-int8": "int8"}.get(backend) or precision,
-                                    "backend": backend}))
-    os.replace(meta_tmp, meta_path)
+    write_embeddings_meta(project, key, model=model, shape=shape, precision=precision, backend=backend)
     return np.load(path, mmap_mode="r")
 
 

@@ -15,7 +15,6 @@ from typing import Sequence
 
 import numpy as np
 
-from curate.errors import CurateError
 from curate.models.resolve import resolve_model_path
 from curate.progress import batches_by_length, token_lengths
 from curate.runtime import configure_threads, pick_precision, quiet_hf
@@ -125,26 +124,48 @@ def cached_embeddings(
         ``(N, d)`` float16 memory-mapped array (read-only) of unit-norm rows.
     """
     project = Path(project)
-    path, meta_path = project / EMBEDDINGS_NAME, project / META_NAME
-    key = _fingerprint(ids, texts, model if backend == "torch" else f"{model}#{backend}")  # torch: keys as before
-    if path.is_file() and meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            meta = {}
-        if meta.get("fingerprint") == key:
-            arr = np.load(path, mmap_mode="r")
-            if arr.shape[0] == len(ids):
-                return arr
+    key = embeddings_key(ids, texts, model, backend)
+    cached = read_cached_embeddings(project, key, len(ids))
+    if cached is not None:
+        return cached
     vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress, backend=backend)
     tmp = project / (EMBEDDINGS_NAME + ".tmp.npy")
     np.save(tmp, vecs.astype(np.float16))
-    os.replace(tmp, path)
+    os.replace(tmp, project / EMBEDDINGS_NAME)
+    write_embeddings_meta(project, key, model=model, shape=vecs.shape,
+                          precision=pick_precision(precision, threads), backend=backend)
+    return np.load(project / EMBEDDINGS_NAME, mmap_mode="r")
+
+
+def embeddings_key(ids: Sequence[str], texts: Sequence[str], model: str, backend: str = "torch") -> str:
+    """The embeddings cache's fingerprint: sha256 of the ids, the texts, the model and (other than ``torch``, so
+    earlier caches stay valid) the backend."""
+    return _fingerprint(ids, texts, model if backend == "torch" else f"{model}#{backend}")
+
+
+def read_cached_embeddings(project: Path, key: str, n: int) -> np.ndarray | None:
+    """``PROJECT/embeddings.npy`` as a read-only float16 ``(n, d)`` memory map when ``embeddings.json`` holds
+    fingerprint ``key`` and the array has ``n`` rows; None otherwise (missing, stale or unreadable)."""
+    path, meta_path = Path(project) / EMBEDDINGS_NAME, Path(project) / META_NAME
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if meta.get("fingerprint") != key:
+        return None
+    arr = np.load(path, mmap_mode="r")
+    return arr if arr.shape[0] == n else None
+
+
+def write_embeddings_meta(project: Path, key: str, *, model: str, shape: Sequence[int], precision: str,
+                          backend: str) -> None:
+    """Write ``PROJECT/embeddings.json`` atomically (fingerprint, model, shape, the precision that computed the
+    embeddings - ``fp32``/``int8`` for the ONNX backends - and the backend), after ``embeddings.npy`` is in place."""
+    meta_path = Path(project) / META_NAME
     meta_tmp = meta_path.with_suffix(".json.tmp")
-    used = {"onnx": "fp32", "onnx-int8": "int8"}.get(backend) or pick_precision(precision, threads)
-    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(vecs.shape),
+    used = {"onnx": "fp32", "onnx-int8": "int8"}.get(backend) or precision
+    meta_tmp.write_text(json.dumps({"fingerprint": key, "model": model, "shape": list(shape),
                                     "precision": used, "backend": backend}))
     os.replace(meta_tmp, meta_path)
-    if not path.is_file():  # pragma: no cover - defensive
-        raise CurateError(f"{path}: could not write the embeddings cache")
-    return np.load(path, mmap_mode="r")
