@@ -35,6 +35,6 @@ if [[ $WHAT == proxy || $WHAT == all ]]; then
       --budgets 50,100,150,200 --round-size 50
 fi
 if [[ $WHAT == finetune || $WHAT == all ]]; then
-  run webis finetune webis-finetune --conditions "uncertainty,random,default,default+crowd" --seeds 5
+  run webis finetune webis-finetune --conditions "uncertainty,default,random,default+crowd" --seeds 5
   run webis finetune webis-finetune-gold --conditions gold-all --seeds 1
 fi

@@ -132,3 +132,8 @@ def test_reuse_refuses_other_settings(experiment: Path):
     next(c for c in other["conditions"] if c["name"] == "random")["cold_start"] = "typiclust"
     runs, why = reusable_runs(res, other)
     assert why is None and {c for c, _ in runs} == {"default", "uncertainty", "crowd-all", "uncertainty+crowd"}
+    # a run the earlier results had reused themselves keeps the date of the results that ran it
+    chained = json.loads(json.dumps(res))
+    chained["reused"] = [{"condition": "random", "seed": 0, "date": "2026-01-01T00:00:00+00:00"}]
+    runs, why = reusable_runs(chained, res["settings"])
+    assert why is None and runs["random", 0][1] == "2026-01-01T00:00:00+00:00" and runs["random", 1][1] == res["date"]

@@ -447,12 +447,15 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
             return {}, f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}"
     defined = {c["name"]: c for c in old.get("conditions", [])}
     wanted = {c["name"]: c for c in settings["conditions"]}
+    # a run the earlier results had themselves reused keeps the date of the results that ran it
+    first = {(r["condition"], int(r["seed"])): r["date"] for r in previous.get("reused") or []}
     out: dict[tuple[str, int], tuple[dict, str]] = {}
     for name, rows in (previous.get("runs") or {}).items():
         if name not in wanted or defined.get(name) != wanted[name]:
             continue
         for row in rows:
-            out[name, int(row["seed"])] = (row, previous.get("date", "?"))
+            seed = int(row["seed"])
+            out[name, seed] = (row, first.get((name, seed), previous.get("date", "?")))
     return out, None
 
 
