@@ -285,7 +285,7 @@ def test_proxy_loop_records_prediction_stability_and_can_stop_on_it(tmp_path):
 # metrics.json paths joined by dots; "digest" hashes the selections and annotations tables.
 GOLDEN = {
     0: {
-        'round': 0, 'model': 'weak-stage model', 'items_labelled': 0, 'annotations': 0, 'finetune_items': 0,
+        'round': 0, 'model': 'weak-stage model', 'scoring_backend': 'embeddings:torch', 'items_labelled': 0, 'annotations': 0, 'finetune_items': 0,
         'eval_items': 0, 'train_items_used': 0, 'positive_share_curated': None, 'threshold': 0.5167565762996673,
         'predicted_positive_share': 0.3, 'one_class': None, 'prediction_kappa_previous': None,
         'kappa_eval.kappa': None, 'kappa_eval.low': None, 'kappa_eval.high': None, 'kappa_eval.n': 0,
@@ -300,7 +300,7 @@ GOLDEN = {
         'crowd_expert_kappa.high': None, 'crowd_expert_kappa.n': 0,
     },
     1: {
-        'round': 1, 'model': 'student M_1', 'items_labelled': 30, 'annotations': 60, 'finetune_items': 18,
+        'round': 1, 'model': 'student M_1', 'scoring_backend': 'embeddings:torch', 'items_labelled': 30, 'annotations': 60, 'finetune_items': 18,
         'eval_items': 12, 'train_items_used': 18, 'positive_share_curated': 0.38333332538604736,
         'threshold': 0.4990438401699066, 'predicted_positive_share': 0.3, 'one_class': None,
         'prediction_kappa_previous': 0.47619047619047616, 'kappa_eval.kappa': 0.33333333333333337,
@@ -318,7 +318,7 @@ GOLDEN = {
         'crowd_expert_kappa.high': 0.7651268291953782, 'crowd_expert_kappa.n': 60,
     },
     2: {
-        'round': 2, 'model': 'student M_2', 'items_labelled': 60, 'annotations': 120, 'finetune_items': 36,
+        'round': 2, 'model': 'student M_2', 'scoring_backend': 'embeddings:torch', 'items_labelled': 60, 'annotations': 120, 'finetune_items': 36,
         'eval_items': 24, 'train_items_used': 36, 'positive_share_curated': 0.3166666626930237,
         'threshold': 0.48963211476802826, 'predicted_positive_share': 0.3, 'one_class': None,
         'prediction_kappa_previous': 0.7142857142857143, 'kappa_eval.kappa': -0.04761904761904767,
@@ -337,7 +337,7 @@ GOLDEN = {
         'crowd_expert_kappa.high': 0.6637316676568998, 'crowd_expert_kappa.n': 120,
     },
     3: {
-        'round': 3, 'model': 'student M_3', 'items_labelled': 90, 'annotations': 180, 'finetune_items': 54,
+        'round': 3, 'model': 'student M_3', 'scoring_backend': 'embeddings:torch', 'items_labelled': 90, 'annotations': 180, 'finetune_items': 54,
         'eval_items': 36, 'train_items_used': 54, 'positive_share_curated': 0.30000001192092896,
         'threshold': 0.5039067387580871, 'predicted_positive_share': 0.3, 'one_class': None,
         'prediction_kappa_previous': 0.6547619047619048, 'kappa_eval.kappa': 0.3771626297577856,
