@@ -5,8 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shlex
+import sys
+from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def machine_line() -> str:
@@ -89,3 +96,26 @@ class Load:
         own = own_cpu_seconds() - self._own0
         other = max(busy_cpu_seconds() - self._busy0 - own, 0.0)
         self.own_cores, self.other_cores = own / self.wall, other / self.wall
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command that ran ``script`` with ``argv``, as typed from the repository root (paths inside the repository
+    made relative)."""
+    def rel(p: str) -> str:
+        with contextlib.suppress(ValueError):
+            return str(Path(p).resolve().relative_to(REPO))
+        return p
+
+    py = sys.executable if not sys.executable.startswith(str(REPO)) else str(Path(sys.executable).relative_to(REPO))
+    return shlex.join([py, rel(str(Path(script))), *argv])
+
+
+def json_clean(x: Any) -> Any:
+    """Numpy scalars to Python numbers, recursively (for JSON)."""
+    if isinstance(x, dict):
+        return {str(k): json_clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x

@@ -30,10 +30,8 @@ The ONNX exports go to temporary folders (the student's beside its saved copy, t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -269,28 +267,6 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command_line(argv: Sequence[str]) -> str:
-    """The command as typed from the repository root (paths inside the repository made relative)."""
-    def rel(p: str) -> str:
-        with contextlib.suppress(ValueError):
-            return str(Path(p).resolve().relative_to(REPO))
-        return p
-
-    py = sys.executable if not sys.executable.startswith(str(REPO)) else str(Path(sys.executable).relative_to(REPO))
-    return shlex.join([py, rel(str(Path(__file__))), *argv])
-
-
-def _clean(x: Any) -> Any:
-    """Numpy scalars to Python numbers, recursively (for JSON)."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> dict[str, Any]:
     """Fine-tune, score with every backend, write ``out/fast_scoring[_quick].{json,md}`` and print the tables."""
     from curate.models.onnx_backend import has_vnni
@@ -300,7 +276,7 @@ def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> d
     started = time.perf_counter()
     quick = plan is QUICK
     result: dict[str, Any] = {
-        "command": command_line(argv),
+        "command": _machine.command_line(__file__, argv),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "quick": quick,
         "threads": threads,
@@ -322,7 +298,7 @@ def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> d
         result["student"] = measure_student(folder, texts, gold, plan, threads)
         result["embedding"] = measure_embedding(texts, plan, threads)
     result["total_seconds"] = time.perf_counter() - started
-    result = _clean(result)
+    result = _machine.json_clean(result)
     name = "fast_scoring_quick" if quick else "fast_scoring"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -34,7 +34,6 @@ import math
 import os
 import pstats
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -853,28 +852,6 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command_line(argv: Sequence[str]) -> str:
-    """The command as typed from the repository root (paths inside the repository made relative)."""
-    def rel(p: str) -> str:
-        with contextlib.suppress(ValueError):
-            return str(Path(p).resolve().relative_to(REPO))
-        return p
-
-    py = sys.executable if not sys.executable.startswith(str(REPO)) else str(Path(sys.executable).relative_to(REPO))
-    return shlex.join([py, rel(str(Path(__file__))), *argv])
-
-
-def _clean(x: Any) -> Any:
-    """Numpy scalars to Python numbers, recursively (for JSON)."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> dict[str, Any]:
     """Run every section of the benchmark and write ``out/throughput.{json,md}``."""
     import torch  # before faiss (curate.runtime.import_faiss)
@@ -885,7 +862,7 @@ def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> d
     started = time.perf_counter()
     monitor = LoadMonitor()
     result: dict[str, Any] = {
-        "command": command_line(argv),
+        "command": _machine.command_line(__file__, argv),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "quick": plan is QUICK,
         "threads": threads,
@@ -925,7 +902,7 @@ def run_benchmark(plan: Plan, out: Path, threads: int, argv: Sequence[str]) -> d
     result["load"] = monitor.sections
     result["total_seconds"] = time.perf_counter() - started
     result["targets"] = evaluate_targets(result, plan is QUICK)
-    result = _clean(result)
+    result = _machine.json_clean(result)
     out.mkdir(parents=True, exist_ok=True)
     (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(result)
@@ -948,7 +925,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args._select:
         name, path = args._select
-        print(json.dumps(_clean(select_child(name, Path(path), BUDGET, args.threads))))
+        print(json.dumps(_machine.json_clean(select_child(name, Path(path), BUDGET, args.threads))))
         return
     run_benchmark(QUICK if args.quick else FULL, args.out, args.threads, argv)
 
