@@ -307,6 +307,15 @@ class LoopConfig(_Strict):
     # split, 0 with one; the test split scores it either way).
     final_model: bool = Field(default=True, json_schema_extra=_setting(mutable=True))
     final_cv_folds: int | None = Field(default=None, ge=0, json_schema_extra=_setting(mutable=True))
+    # Self-training of the final model (fine-tuned students only; Du et al. 2021, "Self-training Improves
+    # Pre-training for Natural Language Understanding"; Furlanello et al. 2018, "Born-Again Neural Networks"): the
+    # final model trained on the expert labels (the teacher) labels up to ``self_training_items`` pool items (soft
+    # probabilities, the experts' votes where they labelled); a new student learns those in one pass from the base
+    # weights, then the expert labels at ``student.after_weak_learning_rate`` (sequential SFT). Free: no label is
+    # bought. The teacher's figures are kept beside the self-trained model's.
+    final_self_training: bool = Field(default=False, json_schema_extra=_setting(mutable=True,
+                                                                                 cli="--self-training"))
+    self_training_items: int = Field(default=20000, ge=1, json_schema_extra=_setting(mutable=True))
 
 
 class CostConfig(_Strict):

@@ -58,7 +58,7 @@ from curate.select import Selection, make_strategy
 from curate.validation import LabelRules
 
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
-              "train": 6, "weak": 9, "final": 10, "cv": 11}
+              "train": 6, "weak": 9, "final": 10, "cv": 11, "self-training": 12, "final-self-trained": 13}
 PRIOR_SAMPLE = 5000  # pool items whose scores place a cross-validation model's "prior" threshold
 
 
@@ -717,27 +717,81 @@ class Loop:
             student.save(self.final_dir / "model")
             pi = self.config.task.positive_index
             sample = np.sort(step_rng(lc.seed, t, "cv").permutation(self.selectable)[:PRIOR_SAMPLE])
-            thr = self.threshold_from_pool(student.predict_proba(sample, progress=False)[:, pi])
-            m: dict = {"model": "final (every expert label)", "round": t, "items": len(labelled), "threshold": thr,
-                       "fit": fit}
             test_ids = sorted(i for i, s in splits.items() if s == "test")
-            if self.gold is not None and test_ids:
-                proba = np.zeros((len(self.project.ids), len(self.labels)), dtype=np.float32)
-                proba[self._positions(test_ids)] = student.predict_proba(self._positions(test_ids), progress=False)
-                m.update(self._test_metrics(proba, thr, test_ids, rng))
+
+            def measured(model, rng: np.random.Generator) -> dict:  # threshold and test-split figures (with gold)
+                thr = self.threshold_from_pool(model.predict_proba(sample, progress=False)[:, pi])
+                out: dict = {"threshold": thr}
+                if self.gold is not None and test_ids:
+                    proba = np.zeros((len(self.project.ids), len(self.labels)), dtype=np.float32)
+                    proba[self._positions(test_ids)] = model.predict_proba(self._positions(test_ids), progress=False)
+                    out.update(self._test_metrics(proba, thr, test_ids, rng))
+                return out
+
+            m: dict = {"model": "final (every expert label)", "round": t, "items": len(labelled), "fit": fit,
+                       **measured(student, rng)}
+            if lc.final_self_training and self.config.student.kind == "finetune":
+                teacher = {k: m.pop(k) for k in ("threshold", "fit", "kappa_test", "auroc_test") if k in m}
+                student, info = self.self_train(student, labelled, targets)
+                student.save(self.final_dir / "model")
+                m.update(model="final (every expert label, self-trained)", fit=info.pop("fit"), teacher=teacher,
+                         self_training=info, **measured(student, step_rng(lc.seed, t, "final-self-trained")))
+            elif lc.final_self_training:
+                self.log("self-training skipped: it needs a fine-tuned student (student.kind = \"finetune\")")
             folds = lc.final_cv_folds if lc.final_cv_folds is not None else (0 if test_ids else 5)
             if folds >= 2:
                 m["cv"] = self._cross_validate(labelled, targets, folds, sample, t, experts)
+                if "teacher" in m:  # each fold would need its own pass over the pool
+                    m["cv"]["recipe"] = "expert labels only (without self-training)"
             _write_json(self.final_dir / "metrics.json", m)
             summary = f"final model: {len(labelled)} expert-labelled items"
             if "kappa_test" in m:
                 summary += f"; kappa vs gold (test) {m['kappa_test']['kappa']:.3f}"
+                if "kappa_test" in m.get("teacher", {}):
+                    summary += f" self-trained, {m['teacher']['kappa_test']['kappa']:.3f} before"
             if "cv" in m:
                 summary += f"; {folds}-fold cross-validated kappa vs experts {m['cv']['kappa']['kappa']:.3f}"
             self.log(summary)
             return json.loads(json.dumps(m, default=_json_default))
 
         return self._timed_step(t, "final", fn)
+
+    def self_train(self, teacher, labelled: list[str], targets: np.ndarray) -> tuple[object, dict]:
+        """Self-training of the final model (``loop.final_self_training``; Du et al. 2021, "Self-training Improves
+        Pre-training for Natural Language Understanding"; Furlanello et al. 2018, "Born-Again Neural Networks").
+
+        ``teacher`` labels up to ``loop.self_training_items`` pool items outside the test split (soft probabilities;
+        the ``len(labelled)`` expert-labelled items keep their ``(n, K)`` vote ``targets``); a new student learns them
+        in one pass from the base weights, then the expert labels alone at ``student.after_weak_learning_rate`` (a
+        fresh optimizer: sequential SFT, as after a weak stage). Free: no label is bought.
+
+        Returns:
+            The self-trained student and ``{"pool_items", "teacher_positive_share", "pseudo_fit", "fit"}``.
+        """
+        lc, st = self.config.loop, self.config.student
+        lab = self._positions(labelled)
+        others = np.setdiff1d(self.selectable, lab)
+        take = max(0, min(others.size, lc.self_training_items - lab.size))
+        pseudo = np.sort(step_rng(lc.seed, 0, "self-training").permutation(others)[:take])
+        self.log(f"self-training: the final model labels {pseudo.size} pool items")
+        soft = teacher.predict_proba(pseudo, progress=self.progress).astype(np.float32) if pseudo.size else \
+            np.zeros((0, len(self.labels)), dtype=np.float32)
+        positions, tg = np.concatenate([pseudo, lab]), np.concatenate([soft, targets.astype(np.float32)])
+        n = int(positions.size)
+        first = self._new_student(settings=self._student_settings(presentations=n, min_epochs=1, max_epochs=1))
+        pseudo_fit = first.fit(positions, tg, seed=lc.seed * 1000 + 997, progress=self.progress)
+        stage = self.final_dir / "self-training"
+        first.save(stage / "model")
+        second = self._new_student(init_from=stage / "model",
+                                   settings=self._student_settings(learning_rate=st.after_weak_learning_rate))
+        fit = second.fit(lab, targets, seed=lc.seed * 1000 + 998, progress=self.progress)
+        import shutil
+
+        shutil.rmtree(stage, ignore_errors=True)
+        pi = self.config.task.positive_index
+        return second, {"pool_items": int(pseudo.size), "expert_items": int(lab.size),
+                        "teacher_positive_share": float(soft[:, pi].mean()) if soft.size else None,
+                        "pseudo_fit": pseudo_fit, "fit": fit}
 
     def _cross_validate(self, labelled: list[str], targets: np.ndarray, folds: int, sample: np.ndarray, t: int,
                         experts: dict[str, dict[str, str]]) -> dict:

@@ -135,8 +135,27 @@ def test_reuse_refuses_other_settings(experiment: Path):
     next(c for c in other["conditions"] if c["name"] == "random")["cold_start"] = "typiclust"
     runs, why = reusable_runs(res, other)
     assert why is None and {c for c, _ in runs} == {"default", "uncertainty", "crowd-all", "uncertainty+crowd"}
+    # results written before a condition field existed (here +self, self_training) stand for its default
+    older = json.loads(json.dumps(res))
+    for c in older["settings"]["conditions"]:
+        del c["self_training"]
+    runs, why = reusable_runs(older, res["settings"])
+    assert why is None and len(runs) == 5 * 2
     # a run the earlier results had reused themselves keeps the date of the results that ran it
     chained = json.loads(json.dumps(res))
     chained["reused"] = [{"condition": "random", "seed": 0, "date": "2026-01-01T00:00:00+00:00"}]
     runs, why = reusable_runs(chained, res["settings"])
     assert why is None and runs["random", 0][1] == "2026-01-01T00:00:00+00:00" and runs["random", 1][1] == res["date"]
+
+
+def test_condition_names_parse_weak_sources_and_self_training():
+    from curate.experiments.label_efficiency import Condition
+
+    c = Condition.parse("default+crowd+self")
+    assert (c.weak, c.self_training, c.defaults) == ("crowd", True, True)
+    c = Condition.parse("uncertainty+self")
+    assert (c.strategy, c.weak, c.self_training) == ("uncertainty", "none", True)
+    assert Condition.parse("uncertainty+scout").self_training is False
+    for bad in ("default+self+self", "default+crowd+scout", "default+teacher"):
+        with pytest.raises(ValueError, match="unknown weak source"):
+            Condition.parse(bad)

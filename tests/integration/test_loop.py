@@ -414,3 +414,27 @@ def test_proxy_loop_reproduces_the_recorded_figures(tmp_path, resumed):
                 assert actual == pytest.approx(value, rel=0, abs=1e-9), (key, name)
             else:
                 assert actual == value, (key, name)
+
+
+def test_self_trained_final_model_keeps_the_teachers_figures(tmp_path):
+    """``--self-training``: the final model labels the pool, a new student learns those labels and then the expert
+    labels; metrics.json keeps the teacher's test figures beside the self-trained model's."""
+    project = _make_project(tmp_path, "self")
+    proc = run_cli("run", project, "--oracle", "simulated", "--rounds", "1", "--budget", "30", "--presentations", "96",
+                   "--seed", "3", "--quiet", "--self-training")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((project / "rounds" / "final" / "metrics.json").read_text())
+    assert m["model"] == "final (every expert label, self-trained)"
+    labelled = m["items"]
+    # every pool item outside the test split (20 %) and the expert-labelled ones is pseudo-labelled once
+    assert m["self_training"]["pool_items"] == N_ITEMS - round(0.2 * N_ITEMS) - labelled
+    assert m["self_training"]["pseudo_fit"]["examples"] == m["self_training"]["pool_items"] + labelled
+    assert m["self_training"]["pseudo_fit"]["epochs"] == 1
+    assert m["fit"]["examples"] == labelled
+    assert 0 < m["self_training"]["teacher_positive_share"] < 1
+    assert {"kappa_test", "auroc_test", "threshold", "fit"} <= set(m["teacher"])
+    assert -1 <= m["kappa_test"]["kappa"] <= 1 and -1 <= m["teacher"]["kappa_test"]["kappa"] <= 1
+    assert m["auroc_test"] != m["teacher"]["auroc_test"]  # a different model scored the test split
+    assert "self-trained" in proc.stdout and "before" in proc.stdout
+    assert (project / "rounds" / "final" / "model").is_dir()
+    assert not (project / "rounds" / "final" / "self-training").exists()

@@ -33,6 +33,8 @@ BEFORE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loo
           ("scout", "timeout_s"), ("scout", "api_key_env"), ("scout", "endpoint_url"), ("loop", "final_model"),
           ("loop", "final_cv_folds"), ("cost", "expert_label"), ("cost", "crowd_label"), ("cost", "scout_label")}
 STABLE = {("loop", "stop_when_stable"), ("loop", "stable_kappa"), ("loop", "stable_window")}
+# the final model's self-training (issue 11): a run may turn it on or off before its final step
+FINAL = {("loop", "final_self_training"), ("loop", "self_training_items")}
 BACKEND = {("student", "backend")}  # what scores with the student (issue 15); each round records which one did
 # where the passes over every item run (issue 15, Ray Data): the same results either way
 RUNTIME = {("runtime", "ray_address"), ("runtime", "ray_batch_size"), ("runtime", "ray_actors"),
@@ -44,7 +46,7 @@ def _with(config: ProjectConfig, section: str, **values) -> ProjectConfig:
 
 
 def test_the_mutable_settings_are_the_declared_ones():
-    assert MUTABLE == BEFORE | STABLE | BACKEND | RUNTIME
+    assert MUTABLE == BEFORE | STABLE | BACKEND | RUNTIME | FINAL
     fields = {(s, name) for s, f in ProjectConfig.model_fields.items() if hasattr(f.annotation, "model_fields")
               for name in f.annotation.model_fields}
     assert MUTABLE <= fields

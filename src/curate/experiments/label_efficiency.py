@@ -9,6 +9,9 @@ precision, test split (``loop.split_seed``), simulated experts and student. A co
   (``cluster-margin@typiclust``); ``default``: every ``[selection]`` setting at curate's default;
 - ``...+crowd`` / ``...+scout``: a weak stage first (sequential SFT on one crowd judgment per pool item, or on the
   scout's own predictions, free), then the expert rounds from the weak-stage model;
+- ``...+self``: the final model self-trained (``loop.final_self_training``: it labels the pool, a new student learns
+  those labels, then the expert labels); the rounds are those of the condition without it, and the final model's
+  figures before self-training are kept as ``teacher``;
 - ``crowd-all`` / ``gold-all`` / ``scout-all``: the student trained on that label for every pool item, no expert
   label (the crowd baseline, the all-gold ceiling, the distilled scout) - round 0 of a weak-stage project.
 
@@ -26,6 +29,7 @@ above, level with or below ``uncertainty`` and ``random``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -58,10 +62,11 @@ class Condition:
     weak: str  # "none" or a weak source
     rounds_override: int | None = None  # 0 for the all-label baselines
     defaults: bool = False  # "default": every [selection] setting at curate's default, not the template's
+    self_training: bool = False  # "+self": the final model self-trained (loop.final_self_training)
 
     @classmethod
     def parse(cls, name: str) -> "Condition":
-        """Parse ``STRATEGY[@COLD][+WEAK]``, ``default[+WEAK]`` or an all-label baseline.
+        """Parse ``STRATEGY[@COLD][+WEAK][+self]``, ``default[+WEAK][+self]`` or an all-label baseline.
 
         Raises:
             ValueError: an unknown strategy, cold start or weak source (the message lists the known ones).
@@ -70,10 +75,13 @@ class Condition:
 
         if name in ALL_LABEL_BASELINES:
             return cls(name, "random", "none", ALL_LABEL_BASELINES[name], 0)
-        base, _, weak = name.partition("+")
-        weak = weak or "none"
-        if weak not in ("none", *WEAK_SOURCES):
-            raise ValueError(f"condition {name!r}: unknown weak source {weak!r}; known: {', '.join(WEAK_SOURCES)}")
+        base, *suffixes = name.split("+")
+        self_training = "self" in suffixes
+        weaks = [x for x in suffixes if x != "self"]
+        weak = weaks[0] if weaks else "none"
+        if len(weaks) > 1 or weak not in ("none", *WEAK_SOURCES) or suffixes.count("self") > 1:
+            raise ValueError(f"condition {name!r}: unknown weak source {'+'.join(weaks)!r}; known: "
+                             f"{', '.join(WEAK_SOURCES)} (and +self, the self-trained final model)")
         strategy, _, cold = base.partition("@")
         defaults = SelectionConfig()
         is_default = strategy == "default"
@@ -86,7 +94,7 @@ class Condition:
                              f"known: {', '.join(sorted(STRATEGIES))}, default")
         if cold not in known_cold:
             raise ValueError(f"condition {name!r}: unknown cold start {cold!r}; known: {', '.join(known_cold)}")
-        return cls(name, strategy, cold, weak, defaults=is_default)
+        return cls(name, strategy, cold, weak, defaults=is_default, self_training=self_training)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -137,7 +145,8 @@ def _run_config(base: ProjectConfig, cond: Condition, *, seed: int, split_seed: 
     r = rounds if cond.rounds_override is None else cond.rounds_override
     # no early stop: the curves need every budget; no cross-validation: the test split scores the final model
     data["loop"].update(seed=seed, split_seed=split_seed, rounds=r, budget=round_size, total_budget=None,
-                        patience=max(r, 1), stop_at_ceiling=False, bootstrap=bootstrap, final_cv_folds=0)
+                        patience=max(r, 1), stop_at_ceiling=False, bootstrap=bootstrap, final_cv_folds=0,
+                        final_self_training=cond.self_training)
     data["oracle"].update(kind="simulated", expert_kappa=expert_kappa)
     return ProjectConfig.model_validate(data)
 
@@ -375,7 +384,10 @@ def run_label_efficiency(
                     "seed": seed, "stop_reason": result.stop_reason, "seconds": seconds,
                     "rounds": [_round_row(m) for m in result.metrics],
                     "final": {"kappa": final.get("kappa_test", {}).get("kappa"), "auroc": final.get("auroc_test"),
-                              "items": final.get("items")} if final else None,
+                              "items": final.get("items"),
+                              **({"teacher_kappa": final["teacher"].get("kappa_test", {}).get("kappa"),
+                                  "teacher_auroc": final["teacher"].get("auroc_test")}
+                                 if final.get("teacher") else {})} if final else None,
                     "weak": _weak_info(project),
                 })
                 if not keep_models:
@@ -437,7 +449,8 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
     # the first condition's own choices are in the config; the conditions are compared below. A strategy's table
     # matters only to the conditions that use the template's settings of that strategy ("default" conditions use
     # curate's defaults, not the template's).
-    ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed")}
+    ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed"),
+              ("loop", "final_self_training")}
     used = {n for c in settings["conditions"] if not c.get("defaults") for n in (c["strategy"], c["cold_start"])}
     for key in sorted(set(a) | set(b)):
         table = key[1].split(".", 1)[0] if key[0] == "selection" and "." in key[1] else None
@@ -445,7 +458,9 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
             continue
         if key not in ignore and a.get(key) != b.get(key):
             return {}, f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}"
-    defined = {c["name"]: c for c in old.get("conditions", [])}
+    # a condition recorded before a field existed has that field's default
+    blank = {f.name: f.default for f in dataclasses.fields(Condition) if f.default is not dataclasses.MISSING}
+    defined = {c["name"]: {**blank, **c} for c in old.get("conditions", [])}
     wanted = {c["name"]: c for c in settings["conditions"]}
     # a run the earlier results had themselves reused keeps the date of the results that ran it
     first = {(r["condition"], int(r["seed"])): r["date"] for r in previous.get("reused") or []}
