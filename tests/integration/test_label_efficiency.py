@@ -159,3 +159,19 @@ def test_condition_names_parse_weak_sources_and_self_training():
     for bad in ("default+self+self", "default+crowd+scout", "default+teacher"):
         with pytest.raises(ValueError, match="unknown weak source"):
             Condition.parse(bad)
+
+
+def test_self_trained_final_models_get_their_own_table(experiment: Path, tmp_path: Path):
+    """A +self run records its teacher's kappa; results.md pairs it with the self-trained model, run by run."""
+    from curate.experiments.label_efficiency import write_markdown
+
+    res = json.loads((experiment / "results.json").read_text())
+    assert "Self-trained final models" not in (experiment / "results.md").read_text()
+    for i, run in enumerate(res["runs"]["default"]):
+        run["final"]["teacher_kappa"] = run["final"]["kappa"] - 0.01 * (i + 1)
+    write_markdown(res, tmp_path / "results.md")
+    text = (tmp_path / "results.md").read_text()
+    table = text.split("### Self-trained final models", 1)[1]
+    row = next(line for line in table.splitlines() if line.startswith("| default | "))
+    assert row.endswith("(2/2) |")
+    assert "+0.015 [" in row  # differences 0.01 and 0.02: mean +0.015, both seeds won

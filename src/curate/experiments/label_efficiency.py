@@ -580,6 +580,24 @@ def write_markdown(results: dict, path: Path) -> None:
             lines.append(f"| {c} | {w['source']} | {w['weak_labels']} | {w['price_per_label']:.2f} | "
                          f"${w['cost']:,.2f} |")
         lines.append("")
+    selftrained = {c: [r for r in seeds if (r.get("final") or {}).get("teacher_kappa") is not None]
+                   for c, seeds in results["runs"].items()}
+    selftrained = {c: rs for c, rs in selftrained.items() if rs}
+    if selftrained:
+        lines += ["### Self-trained final models", "",
+                  "The final model trained on every expert label (the teacher) labels the pool; a new student learns "
+                  "those labels, then the expert labels (`loop.final_self_training`). Test kappa, mean over seeds "
+                  "[95 % t-interval]; the difference is paired within each run:", "",
+                  "| condition | teacher (expert labels only) | self-trained | difference (seeds won) |", "|---|---|---|---|"]
+        for c, rs in selftrained.items():
+            teach = _interval([r["final"]["teacher_kappa"] for r in rs])
+            final = _interval([r["final"]["kappa"] for r in rs])
+            diffs = [r["final"]["kappa"] - r["final"]["teacher_kappa"] for r in rs if r["final"]["kappa"] is not None]
+            d = _interval(diffs)
+            iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
+            lines.append(f"| {c} | {_cell(teach)} | {_cell(final)} | {d['mean']:+.3f}{iv} ({sum(x > 0 for x in diffs)}/"
+                         f"{len(diffs)}) |")
+        lines.append("")
     lines += ["### Round 1 against round 0", "",
               "Seeds whose served round-1 model is below the round-0 model on the curated evaluation set (should be 0) "
               "and whose round-1 student predicts one class:", ""]
