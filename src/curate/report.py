@@ -267,9 +267,18 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
         if "kappa_test" in final:
             parts.append(f"kappa vs gold on the test split {_fmt_ci(final['kappa_test'])}, AUROC "
                          f"{_fmt(final.get('auroc_test'))}")
+        teacher, st = final.get("teacher"), final.get("self_training") or {}
+        if teacher:
+            parts.insert(1, f"self-trained (`loop.final_self_training`: the model trained on the expert labels "
+                            f"labelled {st.get('pool_items', 0):,} pool items, a new student learnt those labels, "
+                            "then the expert labels; no label bought)")
+            if "kappa_test" in teacher:
+                parts.append(f"before self-training: kappa vs gold {_fmt_ci(teacher['kappa_test'])}, AUROC "
+                             f"{_fmt(teacher.get('auroc_test'))}")
         if "cv" in final:
+            recipe = f" ({final['cv']['recipe']})" if final["cv"].get("recipe") else ""
             parts.append(f"{final['cv']['folds']}-fold cross-validated kappa vs the experts "
-                         f"{_fmt_ci(final['cv']['kappa'])} on {final['cv']['items']} items")
+                         f"{_fmt_ci(final['cv']['kappa'])} on {final['cv']['items']} items{recipe}")
         lines += ["", "## Final model", "", "The final model was " + "; ".join(parts) + "."]
     last = metrics[-1]
     if "crowd_gold_kappa_test" in last or "crowd_expert_kappa" in last:

@@ -438,3 +438,8 @@ def test_self_trained_final_model_keeps_the_teachers_figures(tmp_path):
     assert "self-trained" in proc.stdout and "before" in proc.stdout
     assert (project / "rounds" / "final" / "model").is_dir()
     assert not (project / "rounds" / "final" / "self-training").exists()
+    proc = run_cli("report", project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (project / "report" / "report.md").read_text()
+    assert "self-trained (`loop.final_self_training`" in text
+    assert f"before self-training: kappa vs gold {m['teacher']['kappa_test']['kappa']:.3f}" in text
