@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,7 @@ def embed_texts(
     threads: int | None = None,
     progress: bool = True,
     backend: str = "torch",
+    out: Callable[[int, int], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Embed texts as unit vectors.
 
@@ -64,9 +65,12 @@ def embed_texts(
             backend's only.
         backend: ``torch``, ``onnx`` (ONNX Runtime fp32) or ``onnx-int8`` (dynamic int8), see
             :mod:`curate.models.onnx_backend` (``selection.embedding_backend``).
+        out: ``out(N, d)`` returns the array to fill (e.g. a float16 memory map, so that 10,000,000 rows never exist
+            in float32); each batch's float32 vectors are assigned into it (a float16 array holds what
+            ``astype(np.float16)`` of the float32 result holds). None: a new float32 array.
 
     Returns:
-        ``(N, d)`` float32 array of unit-norm rows.
+        ``(N, d)`` array of unit-norm rows: float32, or the array ``out`` made.
 
     Raises:
         CurateError: the model folder does not exist; an unknown backend; an ONNX backend without onnxruntime.
@@ -79,7 +83,14 @@ def embed_texts(
         precision = "fp32"
     st = load_sentence_model(model, precision=pick_precision(precision, threads))  # measured at these threads
     fast = None if backend == "torch" else sentence_encoder(st, model, backend=backend, threads=threads)
-    out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
+    shape = (len(texts), st.get_embedding_dimension())
+    if out is None:
+        out = np.zeros(shape, dtype=np.float32)
+    else:
+        out = out(*shape)
+        if out.shape != shape:
+            raise ValueError(f"out must make an array of shape {shape}, got {out.shape}")
+    release = _page_release(out)
     lengths = token_lengths(st.tokenizer, texts, max_length=st.max_seq_length)
     for idx in batches_by_length(texts, batch_size, "embedding", enabled=progress, lengths=lengths):
         if fast is not None:
@@ -88,7 +99,37 @@ def embed_texts(
         vecs = st.encode([texts[i] for i in idx], batch_size=batch_size, convert_to_numpy=True,
                          normalize_embeddings=True, show_progress_bar=False)
         out[idx] = vecs.astype(np.float32)
+        release(len(idx))
     return out
+
+
+RELEASE_ROWS = 65_536  # rows written into a memory map between two releases of its pages
+
+
+def _page_release(array: np.ndarray) -> Callable[[int], None]:
+    """For a memory map: a function counting rows written that, every :data:`RELEASE_ROWS`, flushes the map and drops
+    its pages from this process (the file and the page cache keep them), so filling a map larger than memory keeps a
+    bounded resident set; for an in-memory array, a no-op."""
+    import mmap
+
+    from curate.select.base import _find_mmap
+
+    mm = _find_mmap(array)
+    if mm is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return lambda rows: None
+    written = [0]
+
+    def count(rows: int) -> None:
+        written[0] += rows
+        if written[0] >= RELEASE_ROWS:
+            written[0] = 0
+            mm.flush()
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):
+                pass
+
+    return count
 
 
 def _fingerprint(ids: Sequence[str], texts: Sequence[str], model: str) -> str:
@@ -128,11 +169,21 @@ def cached_embeddings(
     cached = read_cached_embeddings(project, key, len(ids))
     if cached is not None:
         return cached
-    vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress, backend=backend)
     tmp = project / (EMBEDDINGS_NAME + ".tmp.npy")
-    np.save(tmp, vecs.astype(np.float16))
-    os.replace(tmp, project / EMBEDDINGS_NAME)
-    write_embeddings_meta(project, key, model=model, shape=vecs.shape,
+    try:
+        # written batch by batch into a float16 map: the bytes np.save(vecs.astype(np.float16)) wrote, without an
+        # (N, d) float32 array (15 GiB at 10,000,000 x 384)
+        vecs = embed_texts(texts, model=model, precision=precision, threads=threads, progress=progress,
+                           backend=backend, out=lambda n, d: np.lib.format.open_memmap(tmp, mode="w+",
+                                                                                        dtype=np.float16, shape=(n, d)))
+        vecs.flush()
+        shape = vecs.shape
+        del vecs
+        os.replace(tmp, project / EMBEDDINGS_NAME)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    write_embeddings_meta(project, key, model=model, shape=shape,
                           precision=pick_precision(precision, threads), backend=backend)
     return np.load(project / EMBEDDINGS_NAME, mmap_mode="r")
 

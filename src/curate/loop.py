@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import evaluation, stopping
@@ -52,9 +51,10 @@ from curate.models.scout import make_embedding_scout, make_lm_scout
 from curate.models.student import load_student, make_student
 from curate.oracle import crowd_labels, make_oracle
 from curate.progress import progress_callback
-from curate.project import Project
+from curate.project import Project, write_scores
 from curate.runtime import pick_precision
 from curate.select import Selection, make_strategy
+from curate.select.base import pool_rows
 from curate.validation import LabelRules
 
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
@@ -170,14 +170,16 @@ class Loop:
             from curate.distributed import cached_embeddings as ray_cached_embeddings
 
             self._emb = ray_cached_embeddings(
-                self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
+                self.project.path, self.project.ids, self.project.text_sequence,
+                model=self.config.selection.embedding_model,
                 precision=self.pin_precision(), runtime=self.config.runtime,
                 backend=self.config.selection.embedding_backend, progress=self.progress, log=self.log,
             )
         if self._emb is None:
             s = self.config.student
             self._emb = cached_embeddings(
-                self.project.path, self.project.ids, self.project.texts, model=self.config.selection.embedding_model,
+                self.project.path, self.project.ids, self.project.text_sequence,
+                model=self.config.selection.embedding_model,
                 precision=s.precision, threads=s.threads, progress=self.progress,
                 backend=self.config.selection.embedding_backend,
             )
@@ -187,7 +189,7 @@ class Loop:
     def selectable(self) -> np.ndarray:
         """``(P,)`` int64 positions of the items outside the test split (the pool the strategies choose from)."""
         splits = self.store.splits()
-        return np.array([i for i, item in enumerate(self.project.ids) if splits.get(item) != "test"], dtype=np.int64)
+        return np.fromiter((i for i, item in enumerate(self.project.ids) if splits.get(item) != "test"), dtype=np.int64)
 
     def threshold(self, proba: np.ndarray) -> float:
         """The decision threshold on p(positive) for a model with ``(N, K)`` probabilities ``proba`` of every item
@@ -365,9 +367,8 @@ class Loop:
             else:
                 proba = self._pool_proba(self.model_dir(t))
                 info = {"model": str(self.model_dir(t))}
-            cols = {"id": self.project.ids, **{f"p_{lab}": proba[:, j] for j, lab in enumerate(self.labels)}}
             tmp = path.with_suffix(".tmp.parquet")
-            pq.write_table(pa.table(cols), tmp)
+            write_scores(tmp, self.project.id_column, proba, self.labels)  # in chunks
             os.replace(tmp, path)
             return info
 
@@ -545,7 +546,7 @@ class Loop:
             done = {a["item_id"] for a in self.store.annotations()}
             for r in range(t):
                 done |= {row["item_id"] for row in self.store.selection(r)}
-            labelled = np.array([self.project.ids[i] in done for i in pool_pos], dtype=bool)
+            labelled = np.fromiter((self.project.ids[i] in done for i in pool_pos), dtype=bool, count=pool_pos.size)
             budget = lc.budget
             if lc.total_budget is not None:
                 budget = min(budget, max(lc.total_budget - len(done), 0))
@@ -573,7 +574,7 @@ class Loop:
                 if part_budget <= 0:
                     continue
                 chosen = make_strategy(strategy_name, **sc.params(strategy_name)).query(
-                    scores=scores, embeddings=emb[pool_pos], labelled=taken, budget=part_budget, rng=rng,
+                    scores=scores, embeddings=pool_rows(emb, pool_pos), labelled=taken, budget=part_budget, rng=rng,
                     threshold=threshold, expert_positive=expert_positive,
                 )
                 taken[chosen.indices] = True

@@ -8,20 +8,28 @@ Every problem with the input file raises :class:`curate.errors.CurateError` with
 message that names the file, where in it the problem is (``line N`` for JSON Lines and CSV,
 counting the CSV header as line 1; ``row N``, 1-based, for Parquet), what is wrong and how to
 fix it.
+
+The file is streamed, never loaded whole: a check pass over its bytes and structure, then record
+batches of :data:`BATCH_ROWS` rows whose Python values are checked and turned into Arrow one batch
+at a time (ids are kept as 64-bit hashes for the duplicate check). Memory is the Arrow table plus one
+batch: 10,000,000 short texts from Parquet peak at about 1.7 GiB (``benchmarks/scale.py``). The table
+and the errors are those of reading the whole file at once, for any batch size.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,7 +37,7 @@ import pyarrow.parquet as pq
 from curate.errors import CurateError
 from curate.validation import JSONProblem, loads_strict, text_problem
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_pool", "read_pool", "write_pool"]
+__all__ = ["BATCH_ROWS", "SUPPORTED_SUFFIXES", "load_pool", "read_pool", "write_pool"]
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CSV_SUFFIXES = (".csv", ".tsv")
@@ -89,67 +97,126 @@ def _names(columns: Sequence[str], limit: int = 30) -> str:
 
 
 # --------------------------------------------------------------------------- sources
+#
+# A source is read in passes, never whole: a check pass (the file's bytes, its structure and its columns, raising
+# the file-level problems in the order the whole-file reader met them) and then record batches of BATCH_ROWS rows,
+# whose Python values live one batch at a time. What the assembled table holds is Arrow (compact); the peak memory
+# of reading is the table plus one batch, whatever the file's size.
+
+BATCH_ROWS = 65_536  # rows per record batch while reading a pool
+_BLOCK_BYTES = 16 * 2**20  # bytes read at a time by the byte-level checks
+
+
+@dataclass
+class _Batch:
+    """Rows ``start .. start + n - 1`` of a source."""
+
+    start: int
+    n: int
+    values: Callable[[str], list[Any]]  # Python values of a column; may contain _MISSING
+    kept: Callable[[str], "pa.Array | None"]  # Arrow values of a kept column, None when only the whole file can say
 
 
 @dataclass
 class _Source:
-    """One input file, parsed: its columns in input order and access to their values."""
+    """One input file: its columns in input order, its row count, and its rows in batches."""
 
     path: Path
     columns: list[str]
     n_rows: int
-    values: Callable[[str], list[Any]]  # Python values of a column; may contain _MISSING
-    array: Callable[[str], pa.Array | pa.ChunkedArray]  # Arrow values of a kept column
+    batches: Callable[[], Iterator[_Batch]]
+    finish: Callable[[str, list["pa.Array | None"]], "pa.Array | pa.ChunkedArray"]  # a kept column from its batches
     where: Callable[[int], str]  # "line 12" / "row 3" for the 0-based item index
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open(path: Path):
     try:
-        return path.read_bytes()
+        return open(path, "rb")
     except OSError as exc:
         raise _fail(path, None, f"cannot be read ({exc.strerror or exc})", "check the path and its permissions") from None
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """The file's text; a UTF-8 byte-order mark is dropped. A UTF-16/32 byte-order mark, invalid UTF-8 and
-    a NUL character (a binary file, or UTF-16 without its mark) are refused, naming the line."""
-    for bom, encoding in _OTHER_BOMS:
-        if data.startswith(bom):
-            raise _fail(path, "line 1", f"the file is {encoding} (it starts with a {encoding} byte-order mark)",
-                        "save the file as UTF-8")
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM) :]
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
-        raise _fail(
-            path,
-            f"line {line}",
-            f"holds a NUL byte (0x00 at column {column}); a pool is UTF-8 text (is this a binary or UTF-16 file?)",
-            "remove the NUL bytes, or save the file as UTF-8 text",
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise _fail(
-            path,
-            f"line {line}",
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})",
-            "save the file as UTF-8",
-        ) from None
+def _check_bytes(path: Path) -> None:
+    """The byte-level checks of the whole file, streamed: a UTF-16/32 byte-order mark, a NUL byte (naming its line
+    and column), invalid UTF-8 (its line, column and byte), in that order of precedence; a leading UTF-8 byte-order
+    mark is allowed (and skipped by the readers). Columns count bytes after that mark."""
+    with _open(path) as fh:
+        head = fh.read(4)
+        for bom, encoding in _OTHER_BOMS:
+            if head.startswith(bom):
+                raise _fail(path, "line 1", f"the file is {encoding} (it starts with a {encoding} byte-order mark)",
+                            "save the file as UTF-8")
+        fh.seek(len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0)
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        offset = 0  # bytes before this block
+        line_start, lines_before = 0, 0  # offset after the last newline seen, and newlines seen (before the block)
+        bad_utf8: tuple[int, int, int, int] | None = None  # line, column, byte, offset of the first invalid byte
+        while True:
+            block = fh.read(_BLOCK_BYTES)
+            final = not block
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                line = lines_before + block.count(b"\n", 0, nul) + 1
+                last = block.rfind(b"\n", 0, nul)
+                column = nul - (last + 1) + 1 if last >= 0 else offset + nul - line_start + 1
+                raise _fail(
+                    path,
+                    f"line {line}",
+                    f"holds a NUL byte (0x00 at column {column}); a pool is UTF-8 text (is this a binary or UTF-16 "
+                    "file?)",
+                    "remove the NUL bytes, or save the file as UTF-8 text",
+                )
+            if bad_utf8 is None:
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(block, final=final)
+                except UnicodeDecodeError as exc:
+                    at = offset - pending + exc.start  # the absolute offset of the bad byte
+                    joined = exc.object
+                    byte = joined[exc.start]
+                    local = at - offset  # may be negative: the bad sequence began in the previous block
+                    if local >= 0:
+                        line = lines_before + block.count(b"\n", 0, local) + 1
+                        last = block.rfind(b"\n", 0, local)
+                        column = local - (last + 1) + 1 if last >= 0 else at - line_start + 1
+                    else:
+                        line, column = lines_before + 1, at - line_start + 1
+                    bad_utf8 = (line, column, byte, at)
+            if final:
+                break
+            newlines = block.count(b"\n")
+            if newlines:
+                lines_before += newlines
+                line_start = offset + block.rfind(b"\n") + 1
+            offset += len(block)
+    if bad_utf8 is not None:
+        line, column, byte, _ = bad_utf8
+        raise _fail(path, f"line {line}", f"not valid UTF-8 (byte 0x{byte:02x} at column {column})",
+                    "save the file as UTF-8")
 
 
-def _jsonl_source(path: Path) -> _Source:
-    text = _decode(path, _read_bytes(path))
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
-    columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
-    last_keys: tuple[str, ...] | None = None
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a file that passed :func:`_check_bytes`, split on ``\\n`` (as ``str.split``),
+    a leading UTF-8 byte-order mark dropped."""
+    with _open(path) as fh:
+        first = True
+        number = 0
+        for raw in fh:
+            number += 1
+            if first:
+                first = False
+                if raw.startswith(_UTF8_BOM):
+                    raw = raw[len(_UTF8_BOM) :]
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            yield number, raw.decode("utf-8")
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of every non-blank line, raising the first line that is not a JSON object."""
     loads = loads_strict
-    for number, line in enumerate(text.split("\n"), start=1):
+    seen_row = False
+    for number, line in _text_lines(path):
         if not line or line.isspace():
             continue
         try:
@@ -158,7 +225,7 @@ def _jsonl_source(path: Path) -> _Source:
             raise _fail(path, f"line {number}", exc.msg, exc.fix) from None
         except json.JSONDecodeError as exc:
             hint = "each line must hold one JSON object (JSON Lines)"
-            if line.lstrip().startswith("[") and not rows:
+            if line.lstrip().startswith("[") and not seen_row:
                 hint += "; the file looks like one JSON array: write one object per line instead"
             raise _fail(
                 path, f"line {number}", f"not valid JSON ({exc.msg} at column {exc.colno})", f"fix the line; {hint}"
@@ -170,27 +237,76 @@ def _jsonl_source(path: Path) -> _Source:
                 f"expected a JSON object, got {_kind(obj)} {_show(obj)}",
                 'write one object per line, e.g. {"id": "1", "text": "..."}',
             )
+        seen_row = True
+        yield number, obj
+
+
+def _line_where(lines: np.ndarray) -> Callable[[int], str]:
+    return lambda i: f"line {int(lines[i])}"
+
+
+def _jsonl_source(path: Path) -> _Source:
+    _check_bytes(path)
+    columns: dict[str, None] = {}  # ordered set: keys in order of first appearance
+    last_keys: tuple[str, ...] | None = None
+    line_numbers = array("q")
+    for number, obj in _json_rows(path):
         keys = tuple(obj)
         if keys != last_keys:
             for key in keys:
                 columns.setdefault(key, None)
             last_keys = keys
-        rows.append(obj)
-        lines.append(number)
+        line_numbers.append(number)
+    lines = np.frombuffer(line_numbers, dtype=np.int64) if len(line_numbers) else np.empty(0, np.int64)
+    where = _line_where(lines)
 
-    def values(column: str) -> list[Any]:
-        return [row.get(column, _MISSING) for row in rows]
+    def batches() -> Iterator[_Batch]:
+        rows: list[dict[str, Any]] = []
+        start = 0
+        for _, obj in _json_rows(path):
+            rows.append(obj)
+            if len(rows) == BATCH_ROWS:
+                yield _json_batch(start, rows)
+                start += len(rows)
+                rows = []
+        if rows:
+            yield _json_batch(start, rows)
 
-    def array(column: str) -> pa.Array:
-        data = [row.get(column) for row in rows]
+    def whole(column: str) -> pa.Array:
+        """The column's Arrow values inferred over the whole file (one pass for this column only)."""
+        data = [obj.get(column) for _, obj in _json_rows(path)]
         try:
             return pa.array(data)
         except OverflowError:
-            raise _too_large(path, column, data, lambda i: f"line {lines[i]}") from None
+            raise _too_large(path, column, data, where) from None
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise _mixed_types(path, column, data, lambda i: f"line {lines[i]}", exc) from None
+            raise _mixed_types(path, column, data, where, exc) from None
 
-    return _Source(path, list(columns), len(rows), values, array, lambda i: f"line {lines[i]}")
+    def finish(column: str, chunks: list[pa.Array | None]) -> pa.Array | pa.ChunkedArray:
+        # Arrow infers a column's type from its values; batches that each inferred the same type (or null) give
+        # what inference over the whole column gives. Otherwise (or on an error) the whole column decides.
+        if any(c is None for c in chunks):
+            return whole(column)
+        types = {c.type for c in chunks if c.type != pa.null()}
+        if len(types) > 1:
+            return whole(column)
+        kind = types.pop() if types else pa.null()
+        return pa.chunked_array([c if c.type == kind else pa.nulls(len(c), kind) for c in chunks], kind)
+
+    return _Source(path, list(columns), len(lines), batches, finish, where)
+
+
+def _json_batch(start: int, rows: list[dict[str, Any]]) -> _Batch:
+    def values(column: str) -> list[Any]:
+        return [row.get(column, _MISSING) for row in rows]
+
+    def kept(column: str) -> pa.Array | None:
+        try:
+            return pa.array([row.get(column) for row in rows])
+        except (OverflowError, pa.ArrowException):
+            return None
+
+    return _Batch(start, len(rows), values, kept)
 
 
 def _too_large(path: Path, column: str, data: list[Any], where: Callable[[int], str]) -> CurateError:
@@ -238,83 +354,120 @@ def _mixed_types(path: Path, column: str, data: list[Any], where: Callable[[int]
     )
 
 
-def _csv_source(path: Path, delimiter: str) -> _Source:
-    text = _decode(path, _read_bytes(path))
+def _csv_records(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(first line, fields)`` of every non-blank record (the header first), raising the first malformed one."""
     kind = "TSV" if delimiter == "\t" else "CSV"
-    quoting_fix = (
-        "a field that holds the delimiter, a double quote or a line break must be enclosed in double quotes, "
-        "with inner double quotes doubled"
-    )
     old_limit = csv.field_size_limit()
     csv.field_size_limit(2**31 - 1)  # long documents are fine; restored below
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-        header: list[str] | None = None
-        records: list[list[str]] = []
-        lines: list[int] = []
-        while True:
-            start = reader.line_num + 1
-            try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                if "unexpected end of data" in str(exc):
-                    problem = f"a quoted field in the record starting here is never closed (malformed {kind})"
-                else:
-                    problem = f"malformed {kind} ({exc})"
-                raise _fail(path, f"line {start}", problem, f"fix the quoting: {quoting_fix}") from None
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank line
-            if header is None:
-                header = record
-                seen: dict[str, int] = {}
-                for position, name in enumerate(header, start=1):
-                    if name in seen:
-                        raise _fail(
-                            path,
-                            f"line {start}",
-                            f"column {name!r} appears twice in the header (columns {seen[name]} and {position})",
-                            "rename one of them",
-                        )
-                    seen[name] = position
-                continue
-            if len(record) != len(header):
-                raise _fail(
-                    path,
-                    f"line {start}",
-                    f"has {len(record)} fields but the header has {len(header)} (malformed {kind})",
-                    f"give every row one field per header column; {quoting_fix}",
-                )
-            records.append(record)
-            lines.append(start)
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            while True:
+                start = reader.line_num + 1
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    if "unexpected end of data" in str(exc):
+                        problem = f"a quoted field in the record starting here is never closed (malformed {kind})"
+                    else:
+                        problem = f"malformed {kind} ({exc})"
+                    raise _fail(path, f"line {start}", problem, f"fix the quoting: {_QUOTING_FIX}") from None
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue  # blank line
+                yield start, record
+    except OSError as exc:
+        raise _fail(path, None, f"cannot be read ({exc.strerror or exc})", "check the path and its permissions") from None
     finally:
         csv.field_size_limit(old_limit)
+
+
+_QUOTING_FIX = (
+    "a field that holds the delimiter, a double quote or a line break must be enclosed in double quotes, "
+    "with inner double quotes doubled"
+)
+
+
+def _csv_source(path: Path, delimiter: str) -> _Source:
+    _check_bytes(path)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    header: list[str] | None = None
+    line_numbers = array("q")
+    for start, record in _csv_records(path, delimiter):
+        if header is None:
+            header = record
+            seen: dict[str, int] = {}
+            for position, name in enumerate(header, start=1):
+                if name in seen:
+                    raise _fail(
+                        path,
+                        f"line {start}",
+                        f"column {name!r} appears twice in the header (columns {seen[name]} and {position})",
+                        "rename one of them",
+                    )
+                seen[name] = position
+            continue
+        if len(record) != len(header):
+            raise _fail(
+                path,
+                f"line {start}",
+                f"has {len(record)} fields but the header has {len(header)} (malformed {kind})",
+                f"give every row one field per header column; {_QUOTING_FIX}",
+            )
+        line_numbers.append(start)
     if header is None:
         header = []
-    if header and not records:
+    if header and not line_numbers:
         raise _fail(path, None, "has a header but no rows (no items)", "add at least one item below the header")
-    columns_data = {name: [r[j] for r in records] for j, name in enumerate(header)}
-    where = lambda i: f"line {lines[i]}"  # noqa: E731
+    lines = np.frombuffer(line_numbers, dtype=np.int64) if len(line_numbers) else np.empty(0, np.int64)
+    names = list(header)
+
+    def batches() -> Iterator[_Batch]:
+        records: list[list[str]] = []
+        start = 0
+        body = _csv_records(path, delimiter)
+        next(body, None)  # the header
+        for _, record in body:
+            records.append(record)
+            if len(records) == BATCH_ROWS:
+                yield _csv_batch(start, records, names)
+                start += len(records)
+                records = []
+        if records:
+            yield _csv_batch(start, records, names)
+
+    def finish(column: str, chunks: list[pa.Array | None]) -> pa.Array | pa.ChunkedArray:
+        return _infer_csv_column(pa.chunked_array([c for c in chunks if c is not None], pa.string()))
+
+    return _Source(path, names, len(lines), batches, finish, _line_where(lines))
+
+
+def _csv_batch(start: int, records: list[list[str]], names: list[str]) -> _Batch:
+    index = {name: j for j, name in enumerate(names)}
 
     def values(column: str) -> list[Any]:
-        return columns_data[column]
+        j = index[column]
+        return [r[j] for r in records]
 
-    def array(column: str) -> pa.Array:
-        return _infer_csv_column(columns_data[column])
+    def kept(column: str) -> pa.Array:
+        return pa.array(values(column), pa.string())
 
-    return _Source(path, list(header), len(records), values, array, where)
+    return _Batch(start, len(records), values, kept)
 
 
-def _infer_csv_column(values: list[str]) -> pa.Array:
-    """A kept CSV column: int64 or float64 when every non-empty value is a finite number written
-    without leading zeros (empty fields become null), else the strings as they are (so ``nan``,
-    ``inf`` and numbers too large for a float stay text)."""
-    strings = pa.array(values, pa.string())
-    present = [v for v in values if v != ""]
-    if not present or any(_leading_zero(v) for v in present):
+def _infer_csv_column(strings: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A kept CSV column (its strings): int64 or float64 when every non-empty value is a finite number written
+    without leading zeros (empty fields become null), else the strings as they are (so ``nan``, ``inf`` and numbers
+    too large for a float stay text)."""
+    empty = pc.equal(strings, "")
+    if len(strings) == 0 or pc.all(empty).as_py():
         return strings
-    nullable = pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.string()), strings)
+    # Leading zeros: an Arrow filter finds the few values that may have one, Python decides (str.isdigit).
+    maybe = pc.filter(strings, pc.match_substring_regex(strings, r"(?s)^[+-]*0."))
+    if any(_leading_zero(v) for v in maybe.to_pylist()):
+        return strings
+    nullable = pc.if_else(empty, pa.scalar(None, pa.string()), strings)
     for target in (pa.int64(), pa.float64()):
         try:
             cast = pc.cast(nullable, target)
@@ -331,34 +484,55 @@ def _leading_zero(value: str) -> bool:
     return len(digits) > 1 and digits[0] == "0" and digits[1].isdigit()
 
 
-def _parquet_source(path: Path) -> _Source:
+def _parquet_file(path: Path) -> pq.ParquetFile:
     try:
-        table = pq.read_table(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise _fail(
             path, None, f"not a readable Parquet file ({exc})", "check the file, or give a .jsonl or .csv file instead"
         ) from None
-    names = table.column_names
+
+
+def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    pf = _parquet_file(path)
+    try:
+        yield from pf.iter_batches(batch_size=BATCH_ROWS, use_threads=False)
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(
+            path, None, f"not a readable Parquet file ({exc})", "check the file, or give a .jsonl or .csv file instead"
+        ) from None
+
+
+def _parquet_source(path: Path) -> _Source:
+    pf = _parquet_file(path)
+    schema = pf.schema_arrow
+    names = schema.names
     seen: set[str] = set()
     for name in names:
         if name in seen:
             raise _fail(path, None, f"column {name!r} appears twice", "rename one of them")
         seen.add(name)
-    for name, column in zip(names, table.columns):
-        try:
-            column.validate(full=True)  # e.g. a string column holding bytes that are not UTF-8
-        except pa.ArrowException as exc:
-            raise _fail(
-                path, None, f"column {name!r} holds invalid data ({exc})", "write the file again with valid UTF-8 text"
-            ) from None
-    return _Source(
-        path,
-        list(names),
-        table.num_rows,
-        lambda column: table.column(column).to_pylist(),
-        lambda column: table.column(column),
-        lambda i: f"row {i + 1}",
-    )
+    for batch in _parquet_batches(path):  # the check pass: every value readable and valid
+        for name, column in zip(names, batch.columns):
+            try:
+                column.validate(full=True)  # e.g. a string column holding bytes that are not UTF-8
+            except pa.ArrowException as exc:
+                raise _fail(
+                    path, None, f"column {name!r} holds invalid data ({exc})",
+                    "write the file again with valid UTF-8 text"
+                ) from None
+
+    def batches() -> Iterator[_Batch]:
+        start = 0
+        for batch in _parquet_batches(path):
+            yield _Batch(start, batch.num_rows, lambda c, b=batch: b.column(c).to_pylist(),
+                         lambda c, b=batch: b.column(c))
+            start += batch.num_rows
+
+    def finish(column: str, chunks: list[pa.Array | None]) -> pa.ChunkedArray:
+        return pa.chunked_array([c for c in chunks if c is not None], schema.field(column).type)
+
+    return _Source(path, list(names), pf.metadata.num_rows, batches, finish, lambda i: f"row {i + 1}")
 
 
 # --------------------------------------------------------------------------- assembly
@@ -416,11 +590,80 @@ def _assemble(
                 f"rename or remove column {canonical!r} in the file, or pass {_flag(source_field)} {canonical}",
             )
 
-    # Row checks; the first problem in file order is reported.
-    problems: list[tuple[int, CurateError]] = []
+    # Row checks, a batch at a time; the first problem in file order is reported. Each check stops at its own first
+    # problem; reading stops after the batch where one is found (a later row cannot come first), except that a
+    # duplicate id needs every id before it: ids are kept as 64-bit hashes (8 bytes an item) and compared at the end.
+    text_error: tuple[int, CurateError] | None = None
+    id_error: tuple[int, CurateError] | None = None
+    gold_error: tuple[int, CurateError] | None = None
+    id_fix = "give every item a unique, non-empty id"
+    if id_field is None:
+        id_fix += " (or pass --id-field to take the ids from another column)"
+    allowed = set(labels) if labels is not None and gold_field is not None else None
+    id_chunks: list[pa.Array] = []
+    hash_chunks: list[np.ndarray] = []
+    text_chunks: list[pa.Array] = []
+    kept_chunks: dict[str, list[pa.Array | None]] = {c: [] for c in kept}
 
-    texts = src.values(text_field)
-    for i, value in enumerate(texts):
+    for batch in src.batches():
+        start = batch.start
+        texts = batch.values(text_field)
+        if text_error is None:
+            text_error = _first_text_problem(texts, start, path, where, text_field)
+
+        if id_source is None:
+            keys = [str(i) for i in range(start, start + batch.n)]
+        else:
+            keys = []
+            if id_error is None:
+                keys, id_error = _id_keys(batch.values(id_source), start, path, where, id_source, id_fix)
+            if keys:
+                hash_chunks.append(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
+
+        if allowed is not None and gold_error is None:
+            fix = "fix the file or pass the right --labels"
+            for j, value in enumerate(batch.values(gold_field)):
+                if value.__class__ is str and value in allowed:
+                    continue
+                if value is _MISSING or value is None or value == "":
+                    problem = f"the gold label ({gold_field!r}) is missing; every item needs one of the labels {labels}"
+                    fix_here = "fill in the gold label or remove the item, or pass the right --gold-field"
+                else:
+                    problem = f"gold label {_show(value)} in column {gold_field!r} is not one of the labels {labels}"
+                    fix_here = fix
+                gold_error = (start + j, _fail(path, where(start + j), problem, fix_here))
+                break
+
+        id_chunks.append(pa.array(keys, pa.string()))
+        if text_error is not None or id_error is not None or gold_error is not None:
+            break
+        text_chunks.append(pa.array(texts, pa.string()))
+        for c in kept:
+            kept_chunks[c].append(batch.kept(c))
+        del texts, keys
+
+    if id_source is not None and hash_chunks:
+        duplicate = _first_duplicate(np.concatenate(hash_chunks), pa.chunked_array(id_chunks, pa.string()))
+        if duplicate is not None:
+            i, first = duplicate
+            key = _chunks_value(id_chunks, i)
+            id_error = (i, _fail(path, where(i), f"id {_show(key)} is also the id on {where(first)} (duplicate id)",
+                                 id_fix))
+    problems = [p for p in (text_error, id_error, gold_error) if p is not None]
+    if problems:
+        raise min(problems, key=lambda p: p[0])[1]
+
+    arrays: list[pa.Array | pa.ChunkedArray] = [pa.chunked_array(id_chunks, pa.string()),
+                                                 pa.chunked_array(text_chunks, pa.string())]
+    arrays += [src.finish(c, kept_chunks.pop(c)) for c in kept]
+    chunked = [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a], a.type) for a in arrays]
+    return pa.Table.from_arrays(chunked, names=["id", "text", *kept])
+
+
+def _first_text_problem(texts: list[Any], start: int, path: Path, where: Callable[[int], str],
+                        text_field: str) -> tuple[int, CurateError] | None:
+    """The first text of a batch that cannot be an item's text, as ``(row, error)``, or None."""
+    for j, value in enumerate(texts):
         fix = "give every item a non-empty text, or remove the item"
         if value.__class__ is str and value and not value.isspace():
             bad = text_problem(value)
@@ -436,68 +679,68 @@ def _assemble(
             problem = f"the text ({text_field!r}) is {_kind(value)} {_show(value)}, not a string"
         else:
             problem = f"the text ({text_field!r}) is empty"
-        problems.append((i, _fail(path, where(i), problem, fix)))
-        break
+        return start + j, _fail(path, where(start + j), problem, fix)
+    return None
 
-    if id_source is None:
-        ids = [str(i) for i in range(src.n_rows)]
-    else:
-        ids = []
-        first_at: dict[str, int] = {}
-        fix = "give every item a unique, non-empty id"
-        if id_field is None:
-            fix += " (or pass --id-field to take the ids from another column)"
-        for i, value in enumerate(src.values(id_source)):
-            if value.__class__ is str:
-                key = value
-            elif isinstance(value, int) and not isinstance(value, bool):
-                key = str(value)
+
+def _id_keys(values: list[Any], start: int, path: Path, where: Callable[[int], str], id_source: str,
+             fix: str) -> tuple[list[str], tuple[int, CurateError] | None]:
+    """The ids of a batch as strings, up to its first id that cannot be one (then that ``(row, error)``)."""
+    keys: list[str] = []
+    for j, value in enumerate(values):
+        i = start + j
+        if value.__class__ is str:
+            key = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            key = str(value)
+        else:
+            if value is _MISSING:
+                problem = f"the item has no {id_source!r} field"
+            elif value is None:
+                problem = f"the id ({id_source!r}) is null"
             else:
-                if value is _MISSING:
-                    problem = f"the item has no {id_source!r} field"
-                elif value is None:
-                    problem = f"the id ({id_source!r}) is null"
-                else:
-                    problem = f"the id ({id_source!r}) is {_kind(value)} {_show(value)}, not a string or an integer"
-                problems.append((i, _fail(path, where(i), problem, fix)))
-                break
-            if not key or key.isspace():
-                problems.append((i, _fail(path, where(i), f"the id ({id_source!r}) is empty", fix)))
-                break
-            bad = text_problem(key)
-            if bad is not None:
-                problems.append((i, _fail(path, where(i), f"the id ({id_source!r}) {bad}", "remove that character")))
-                break
-            first = first_at.setdefault(key, i)
-            if first != i:
-                problems.append(
-                    (i, _fail(path, where(i), f"id {_show(key)} is also the id on {where(first)} (duplicate id)", fix))
-                )
-                break
-            ids.append(key)
+                problem = f"the id ({id_source!r}) is {_kind(value)} {_show(value)}, not a string or an integer"
+            return keys, (i, _fail(path, where(i), problem, fix))
+        if not key or key.isspace():
+            return keys, (i, _fail(path, where(i), f"the id ({id_source!r}) is empty", fix))
+        bad = text_problem(key)
+        if bad is not None:
+            return keys, (i, _fail(path, where(i), f"the id ({id_source!r}) {bad}", "remove that character"))
+        keys.append(key)
+    return keys, None
 
-    if labels is not None and gold_field is not None:
-        allowed = set(labels)
-        fix = "fix the file or pass the right --labels"
-        for i, value in enumerate(src.values(gold_field)):
-            if value.__class__ is str and value in allowed:
-                continue
-            if value is _MISSING or value is None or value == "":
-                problem = f"the gold label ({gold_field!r}) is missing; every item needs one of the labels {labels}"
-                fix_here = "fill in the gold label or remove the item, or pass the right --gold-field"
-            else:
-                problem = f"gold label {_show(value)} in column {gold_field!r} is not one of the labels {labels}"
-                fix_here = fix
-            problems.append((i, _fail(path, where(i), problem, fix_here)))
-            break
 
-    if problems:
-        raise min(problems, key=lambda p: p[0])[1]
+def _chunks_value(chunks: list[pa.Array], i: int) -> str:
+    """Item ``i`` of string chunks laid end to end."""
+    for chunk in chunks:
+        if i < len(chunk):
+            return chunk[i].as_py()
+        i -= len(chunk)
+    raise IndexError(i)
 
-    arrays: list[pa.Array | pa.ChunkedArray] = [pa.array(ids, pa.string()), pa.array(texts, pa.string())]
-    arrays += [src.array(c) for c in kept]
-    chunked = [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a], a.type) for a in arrays]
-    return pa.Table.from_arrays(chunked, names=["id", "text", *kept])
+
+def _first_duplicate(hashes: np.ndarray, keys: pa.ChunkedArray) -> tuple[int, int] | None:
+    """The first row (file order) whose id an earlier row already has, and that earlier row's index, or None.
+
+    Args:
+        hashes: ``(n,)`` int64 ``hash()`` of each id (equal ids, equal hashes).
+        keys: ``(n,)`` the ids, to tell a real duplicate from a hash collision.
+    """
+    order = np.argsort(hashes, kind="stable")  # by hash, then by row
+    ordered = hashes[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return None
+    in_run = np.zeros(order.size, dtype=bool)
+    in_run[1:] |= same
+    in_run[:-1] |= same
+    rows = np.sort(order[in_run])  # every row whose hash another row shares, in file order
+    first_at: dict[str, int] = {}
+    for i, key in zip(rows.tolist(), keys.take(pa.array(rows)).to_pylist()):
+        first = first_at.setdefault(key, i)
+        if first != i:
+            return i, first
+    return None
 
 
 # --------------------------------------------------------------------------- public API
@@ -533,7 +776,8 @@ def read_pool(
         A ``pyarrow.Table`` whose first two columns are ``id`` (string; integer ids become their
         decimal string) and ``text`` (string), followed by every other input column unchanged
         (JSON values as Arrow infers them, e.g. ``list<double>``; Parquet columns as stored;
-        CSV columns as strings, or int64/float64 when every non-empty value is a number).
+        CSV columns as strings, or int64/float64 when every non-empty value is a number). The table is
+        assembled from record batches (its columns are chunked arrays); it equals a whole-file read.
 
     Raises:
         CurateError: with a one-line message naming the file, the line (``row N`` for Parquet)
@@ -604,26 +848,31 @@ def write_pool(table: pa.Table, path: Path) -> None:
         raise
 
 
-def load_pool(path: Path) -> pa.Table:
+def load_pool(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
     """Read a pool written by :func:`write_pool` (a project's ``pool.parquet``).
 
+    Args:
+        path: the pool file.
+        columns: read only these columns (e.g. ``["id"]``: 10,000,000 ids without their texts); None: all.
+
     Returns:
-        The ``pyarrow.Table`` as written: ``id`` and ``text`` first, then the kept columns.
+        The ``pyarrow.Table`` as written: ``id`` and ``text`` first, then the kept columns (only ``columns``, in
+        that order, when given).
 
     Raises:
-        CurateError: the file is missing, is not readable Parquet, or does not start with the
-            ``id`` and ``text`` string columns.
+        CurateError: the file is missing, is not readable Parquet, does not start with the ``id`` and ``text``
+            string columns, or lacks one of ``columns``.
     """
     path = Path(path)
     if not path.is_file():
         raise _fail(path, None, "pool not found", "create the project first with `curate init PROJECT --pool FILE ...`")
     try:
-        table = pq.read_table(path)
+        schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
         raise _fail(path, None, f"not a readable Parquet file ({exc})", "recreate the project with `curate init`") from None
-    names = table.column_names
+    names = schema.names
     if names[:2] != ["id", "text"] or not all(
-        pa.types.is_string(table.schema.field(i).type) or pa.types.is_large_string(table.schema.field(i).type)
+        pa.types.is_string(schema.field(i).type) or pa.types.is_large_string(schema.field(i).type)
         for i in range(2)
     ):
         raise _fail(
@@ -632,4 +881,12 @@ def load_pool(path: Path) -> pa.Table:
             f"not a pool file: it must start with string columns 'id' and 'text', found {_names(names, 5)}",
             "recreate the project with `curate init`",
         )
-    return table
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise _fail(path, None, f"no column {missing[0]!r}; the columns are {_names(names)}",
+                        "recreate the project with `curate init`")
+    try:
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(path, None, f"not a readable Parquet file ({exc})", "recreate the project with `curate init`") from None

@@ -8,12 +8,14 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.config import ProjectConfig, TaskConfig, load_config, save_config
 from curate.errors import CurateError
@@ -175,8 +177,31 @@ class Project:
         return load_pool(self.path / POOL_NAME)
 
     @cached_property
+    def id_column(self) -> pa.ChunkedArray:
+        """``(N,)`` the pool's ids as Arrow strings, read without the texts unless the pool is loaded already."""
+        if "pool" in self.__dict__:
+            return self.pool.column("id")
+        return load_pool(self.path / POOL_NAME, columns=["id"]).column("id")
+
+    @cached_property
     def ids(self) -> list[str]:
-        return self.pool.column("id").to_pylist()
+        return self.id_column.to_pylist()
+
+    @cached_property
+    def text_column(self) -> pa.ChunkedArray:
+        """``(N,)`` the pool's texts as Arrow strings, read without the other columns unless the pool is loaded."""
+        if "pool" in self.__dict__:
+            return self.pool.column("text")
+        return load_pool(self.path / POOL_NAME, columns=["text"]).column("text")
+
+    @property
+    def text_sequence(self) -> Sequence[str]:
+        """The pool's texts as a read-only sequence, without a Python list of all of them: :attr:`texts` when it is
+        loaded already, else a :class:`StringColumn` (iterating streams ``pool.parquet``; indexing reads the text
+        column into Arrow memory, about a third of what a list of the same strings takes)."""
+        if "texts" in self.__dict__:
+            return self.texts
+        return StringColumn(self.path / POOL_NAME, "text", lambda: self.text_column)
 
     @cached_property
     def texts(self) -> list[str]:
@@ -229,6 +254,101 @@ class Project:
         pos = self.position
         m[[pos[i] for i in item_ids if i in pos]] = True
         return m
+
+
+class StringColumn(Sequence[str]):
+    """A string column of a pool file as a read-only ``Sequence[str]`` of its ``N`` values, in pool order.
+
+    Iterating reads the file one record batch at a time and keeps nothing (e.g. the embeddings' fingerprint of
+    10,000,000 texts); ``len`` reads the file's metadata; indexing (an int, negative counts from the end, or a slice,
+    which gives a list) asks ``load()`` for the whole column once (an Arrow ``ChunkedArray``) and reads from it.
+
+    Args:
+        path: the pool's Parquet file.
+        name: the column (``"id"`` or ``"text"``).
+        load: returns the whole column as Arrow strings (cached by the caller, e.g. :attr:`Project.text_column`).
+
+    Raises:
+        IndexError: an int index out of ``[-N, N)``.
+        TypeError: an index that is neither an int nor a slice.
+    """
+
+    def __init__(self, path: Path, name: str, load: "Callable[[], pa.ChunkedArray]") -> None:
+        self.path, self.name, self._load = Path(path), name, load
+        self._column: pa.ChunkedArray | None = None
+        self._n: int | None = None
+
+    def __len__(self) -> int:
+        if self._n is None:
+            self._n = len(self._column) if self._column is not None else pq.ParquetFile(self.path).metadata.num_rows
+        return self._n
+
+    def _whole(self) -> pa.ChunkedArray:
+        if self._column is None:
+            self._column = self._load()
+        return self._column
+
+    def __iter__(self):
+        if self._column is not None:
+            for chunk in self._column.chunks:
+                yield from chunk.to_pylist()
+            return
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=65_536, columns=[self.name]):
+            yield from batch.column(0).to_pylist()
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            rows = range(len(self))[key]
+            if rows.step == 1:
+                return self._whole().slice(rows.start, len(rows)).to_pylist()
+            return self._whole().take(pa.array(list(rows), pa.int64())).to_pylist()
+        if isinstance(key, (int, np.integer)):
+            n = len(self)
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(f"index {int(key)} out of range for {n} items")
+            return self._whole()[i].as_py()
+        raise TypeError(f"indices must be integers or slices, not {type(key).__name__}")
+
+
+SCORE_CHUNK_ROWS = 1_000_000  # rows of scores.parquet written at a time (one row group each)
+
+
+def write_scores(path: Path, ids: pa.ChunkedArray | pa.Array | list[str], proba: np.ndarray, labels: list[str], *,
+                 chunk_rows: int = SCORE_CHUNK_ROWS) -> None:
+    """Write a round's scores, ``id`` then ``p_LABEL`` per label, to ``path`` as Parquet, ``chunk_rows`` at a time.
+
+    The file holds what ``pyarrow.table({"id": ids, "p_LABEL": proba[:, j], ...})`` holds (the same schema and
+    values); only ``chunk_rows`` rows are converted at a time, so writing 10,000,000 rows needs no second copy of
+    the ids or the probabilities.
+
+    Args:
+        path: the file to write (replaced if it exists; the caller renames it into place).
+        ids: ``(N,)`` item ids (an Arrow string array, e.g. the pool's ``id`` column, or a list of str).
+        proba: ``(N, K)`` probabilities (float32 or float64; the dtype is kept), ``K = len(labels)``.
+        labels: the ``K`` label names.
+        chunk_rows: rows per write (one Parquet row group each), ``>= 1``.
+
+    Raises:
+        ValueError: ``proba`` is not ``(len(ids), len(labels))`` or ``chunk_rows < 1``.
+        OSError: the file cannot be written.
+    """
+    n = len(ids)
+    if np.ndim(proba) != 2 or proba.shape != (n, len(labels)):
+        raise ValueError(f"proba must be ({n}, {len(labels)}), got shape {np.shape(proba)}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if isinstance(ids, list):
+        ids = pa.array(ids, pa.string())
+    elif ids.type != pa.string():
+        ids = ids.cast(pa.string())
+    schema = pa.schema([("id", pa.string())] + [(f"p_{lab}", pa.from_numpy_dtype(proba.dtype)) for lab in labels])
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(n, 1), chunk_rows):
+            stop = min(start + chunk_rows, n)
+            columns = [ids.slice(start, stop - start)] + [pa.array(np.ascontiguousarray(proba[start:stop, j]))
+                                                          for j in range(len(labels))]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
 def _umask() -> int:

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from curate.runtime import import_faiss
-from curate.select.base import Selection, StrategySettings, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args, pool_rows
 from curate.select.regions import unit_rows
 from curate.select.uncertainty import margin_order
 
@@ -175,6 +175,7 @@ class BoundaryPairs:
             ValueError: when the shapes disagree or ``budget < 0``.
         """
         check_query_args(scores, embeddings, labelled, budget)
+        embeddings = pool_rows(embeddings)  # a memory map is read a chunk at a time, its pages released
         positive = scores >= threshold
         clusters = self._cluster(embeddings, positive, labelled, rng)
         cluster_pairs = self._overlapping(clusters)

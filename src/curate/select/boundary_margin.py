@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from curate.select.base import Selection, StrategySettings, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args, pool_rows
 from curate.select.cluster_margin import round_robin
 from curate.select.regions import nearest_centroid, nearest_neighbours, spherical_kmeans
 from curate.select.uncertainty import margin_order
@@ -126,6 +126,7 @@ class BoundaryMargin:
             ValueError: when the shapes disagree, ``budget < 0``, or ``expert_positive`` is not ``(N,)``.
         """
         check_query_args(scores, embeddings, labelled, budget)
+        embeddings = pool_rows(embeddings)  # a memory map is read a chunk at a time, its pages released
         if expert_positive is not None and np.shape(expert_positive) != scores.shape:
             raise ValueError(f"expert_positive must be ({scores.size},), got {np.shape(expert_positive)}")
         m = math.ceil(self.candidate_factor * budget)

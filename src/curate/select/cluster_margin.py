@@ -18,7 +18,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from curate.select.base import Selection, StrategySettings, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args, pool_rows
 from curate.select.regions import nearest_centroid, spherical_kmeans
 from curate.select.uncertainty import margin_order
 
@@ -108,6 +108,7 @@ class ClusterMargin:
             ValueError: when the shapes disagree or ``budget < 0``.
         """
         check_query_args(scores, embeddings, labelled, budget)
+        embeddings = pool_rows(embeddings)  # a memory map is read a chunk at a time, its pages released
         m = math.ceil(self.candidate_factor * budget)
         candidates = margin_order(scores, ~labelled, rng, threshold)[:m]
         if candidates.size == 0:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from curate.select.base import Selection, StrategySettings, check_query_args
+from curate.select.base import Selection, StrategySettings, check_query_args, pool_rows
 from curate.select.regions import nearest_centroid, spherical_kmeans, unit_rows
 from curate.select.uncertainty import margin_order
 
@@ -100,6 +100,7 @@ class TypiClust:
             ValueError: when the shapes disagree or ``budget < 0``.
         """
         check_query_args(scores, embeddings, labelled, budget)
+        embeddings = pool_rows(embeddings)  # a memory map is read a chunk at a time, its pages released
         n = len(scores)
         free = ~labelled
         budget = min(budget, int(free.sum()))
