@@ -39,5 +39,5 @@ if [[ $WHAT == finetune || $WHAT == all ]]; then
   run webis finetune webis-finetune-gold --conditions gold-all --seeds 1
   # the default loop with a self-trained final model (loop.final_self_training): the rounds repeat the default's runs
   # above seed by seed; the final model's figures before self-training are kept as its teacher's
-  run webis finetune webis-finetune-self --conditions default+self --seeds "${SELF_SEEDS:-3}"
+  run webis finetune webis-finetune-self --conditions default+self --seeds "${SELF_SEEDS:-2}"
 fi
