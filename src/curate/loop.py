@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -786,8 +787,6 @@ class Loop:
         second = self._new_student(init_from=stage / "model",
                                    settings=self._student_settings(learning_rate=st.after_weak_learning_rate))
         fit = second.fit(lab, targets, seed=lc.seed * 1000 + 998, progress=self.progress)
-        import shutil
-
         shutil.rmtree(stage, ignore_errors=True)
         pi = self.config.task.positive_index
         return second, {"pool_items": int(pseudo.size), "expert_items": int(lab.size),

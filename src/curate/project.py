@@ -176,12 +176,16 @@ class Project:
     def pool(self) -> pa.Table:
         return load_pool(self.path / POOL_NAME)
 
+    def _pool_column(self, name: str) -> pa.ChunkedArray:
+        """``(N,)`` one pool column, read alone from ``pool.parquet`` unless the whole pool is loaded already."""
+        if "pool" in self.__dict__:
+            return self.pool.column(name)
+        return load_pool(self.path / POOL_NAME, columns=[name]).column(name)
+
     @cached_property
     def id_column(self) -> pa.ChunkedArray:
         """``(N,)`` the pool's ids as Arrow strings, read without the texts unless the pool is loaded already."""
-        if "pool" in self.__dict__:
-            return self.pool.column("id")
-        return load_pool(self.path / POOL_NAME, columns=["id"]).column("id")
+        return self._pool_column("id")
 
     @cached_property
     def ids(self) -> list[str]:
@@ -190,9 +194,7 @@ class Project:
     @cached_property
     def text_column(self) -> pa.ChunkedArray:
         """``(N,)`` the pool's texts as Arrow strings, read without the other columns unless the pool is loaded."""
-        if "pool" in self.__dict__:
-            return self.pool.column("text")
-        return load_pool(self.path / POOL_NAME, columns=["text"]).column("text")
+        return self._pool_column("text")
 
     @property
     def text_sequence(self) -> Sequence[str]:
