@@ -63,7 +63,7 @@ class LabelStudioServer:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(12)
+        self.password = secrets.token_urlsafe(12)  # may start with "-": passed as --password=VALUE
         self.token = secrets.token_hex(20)
         self.log = root / "label-studio.log"
         self.proc: subprocess.Popen | None = None
@@ -82,7 +82,7 @@ class LabelStudioServer:
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [str(LABEL_STUDIO), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data), "--username", ADMIN, "--password", self.password,
+                 "--data-dir", str(self.data), "--username", ADMIN, f"--password={self.password}",
                  "--user-token", self.token, "--enable-legacy-api-token", "--log-level", "WARNING"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.root, env=env,
                 start_new_session=True,
