@@ -453,8 +453,8 @@ def import_cmd(
 
 
 experiment_app = typer.Typer(no_args_is_help=True,
-                              help="Reproducible experiments (results under benchmarks/results): label efficiency on any "
-                                   "pool through the real loop; the cost sweep on Webis Clickbait 2017 (proxy student).")
+                              help="Reproducible experiments (results under benchmarks/results), each through the real loop "
+                                   "on any pool: label efficiency; the cost sweep (expert against weak labels).")
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -545,29 +545,75 @@ def experiment_label_efficiency(
 @experiment_app.command("cost-sweep")
 @_friendly
 def experiment_cost_sweep(
-    out: Path = typer.Option(Path("benchmarks/results/cost_sweep"), "--out", help="Output folder."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Webis Clickbait 2017 JSONL (default: ../shared/data)."),
+    out: Path = typer.Option(..., "--out", help="Results folder: results.json, results.md, pareto_kappa.png, pareto_accuracy.png."),
+    project: Optional[Path] = typer.Option(None, "--project", help="An existing project to take the pool and settings from (instead of --pool ...)."),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="Pool file, as for `curate init` (with --labels, --positive, --gold-field, ...)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="As for `curate init`."),
+    positive: Optional[str] = typer.Option(None, "--positive", help="As for `curate init`."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="As for `curate init`."),
+    prompt_file: Optional[Path] = typer.Option(None, "--prompt-file", help="As for `curate init`."),
+    text_field: str = typer.Option("text", "--text-field", help="As for `curate init`."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="As for `curate init`."),
+    gold_field: Optional[str] = typer.Option(None, "--gold-field", help="Gold column: the simulated experts answer from it and the test split is scored on it."),
+    crowd_field: Optional[str] = typer.Option(None, "--crowd-field", help="Crowd judgments (the weak source crowd)."),
+    negative_description: Optional[str] = typer.Option(None, "--negative-description", help="As for `curate init`."),
+    seed_examples: Optional[Path] = typer.Option(None, "--seed-examples", help="As for `curate init`."),
+    prior: float = typer.Option(0.5, "--prior", help="Expected positive share (the scout's and the decision threshold's)."),
+    student: str = typer.Option("proxy", "--student", help="proxy (frozen-embedding head, seconds per run; default) or finetune (the real fine-tuned student)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Default 3 (1 with --quick)."),
-    budgets: str = typer.Option("16,64,256,1024,4096", "--budgets", help="Dollars; an expert label costs $1."),
-    shares: str = typer.Option("0,0.05,0.2,0.4,0.6,0.8,0.95,1", "--shares", help="Weak shares of the budget."),
-    prices: str = typer.Option("0.5,0.1,0.01", "--prices", help="Dollars per weak label."),
-    weak_sources: str = typer.Option("crowd,scout", "--weak-sources"),
+    budgets: Optional[str] = typer.Option(None, "--budgets", help="Dollars; an expert label costs $1 (default 16,64,256,1024,4096; 16,64 with --quick)."),
+    shares: Optional[str] = typer.Option(None, "--shares", help="Weak shares of the budget (default 0,0.05,0.2,0.4,0.6,0.8,0.95,1; 0,0.5,1 with --quick)."),
+    prices: Optional[str] = typer.Option(None, "--prices", help="Dollars per weak label (default 0.5,0.1,0.01; 0.1 with --quick)."),
+    weak_sources: str = typer.Option("crowd,scout", "--weak-sources", help="crowd (one judgment of --crowd-field per item) and/or scout (the round-0 scout's predictions)."),
     methods: str = typer.Option(
-        "expert-only,weak-only,sequential,sequential+uncertainty,sequential+boundary-pairs,few-shot sequential",
-        "--methods"),
-    quick: bool = typer.Option(False, "--quick", help="3,000 items, one seed, budgets 16,64,256, shares 0,.2,.6,1."),
+        "expert-only,weak-only,sequential,sequential+uncertainty,sequential+boundary-pairs", "--methods",
+        help="Comma-separated: expert-only, weak-only, sequential (random expert items), sequential+STRATEGY (e.g. sequential+uncertainty; sequential+STRATEGY@COLD adds a cold start), sequential+default (curate's default query strategy and cold start)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the one test split every run shares."),
+    expert_kappa: float = typer.Option(0.8, "--expert-kappa", help="Simulated experts' pairwise kappa."),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=10, help="Bootstrap resamples of the loop's kappa intervals."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Where the run projects live (default OUT/runs); a rerun takes every finished run from there."),
+    keep_models: bool = typer.Option(False, "--keep-models", help="Keep every run's saved students (default: deleted once measured)."),
+    quick: bool = typer.Option(False, "--quick", help="A small grid: one seed, budgets 16,64, shares 0,0.5,1, w = $0.10 (unless given)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the results."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Expert labels ($1) against weak labels ($w) under one budget: sequential SFT and its variants, the Pareto
-    frontier and the regime of each budget (Mallen and Belrose 2024)."""
-    from curate.experiments.cost_sweep import DEFAULT_DATA, run_cost_sweep
+    """Expert labels ($1) against weak labels ($w) under one budget, every cell a run of the real loop on any pool:
+    sequential SFT and its query-strategy variants, the Pareto frontier and the regime of each budget (Mallen and
+    Belrose 2024)."""
+    from curate.experiments.cost_sweep import BUDGETS, PRICES, QUICK, SHARES, check_grid, run_cost_sweep
 
+    def grid_option(value: Optional[str], flag: str, full: tuple, small: tuple, kind=float) -> tuple:
+        if value is not None:
+            return _numbers(value, flag, kind)
+        return small if quick else full
+
+    seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else 3)
+    try:  # check the grid before anything is created
+        grid = check_grid(
+            seeds=seeds, budgets=grid_option(budgets, "--budgets", BUDGETS, QUICK["budgets"]),
+            shares=grid_option(shares, "--shares", SHARES, QUICK["shares"]),
+            prices=grid_option(prices, "--prices", PRICES, QUICK["prices"]),
+            weak_sources=_csv(weak_sources, "--weak-sources"), methods=_csv(methods, "--methods"), student=student)
+    except ValueError as exc:
+        raise CurateError(str(exc)) from None
+    work = work or out / "runs"
+    if project is None:
+        if pool is None or labels is None or positive is None:
+            raise CurateError("give --project EXISTING, or --pool FILE --labels A,B --positive B --gold-field COLUMN "
+                              "... as for `curate init`")
+        project = work / "template"
+        if not (project / "curate.toml").is_file():
+            _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
+                          text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
+                          negative_description=negative_description, seed_examples=seed_examples, prior=prior)
+    elif pool is not None:
+        raise CurateError("give either --project or --pool, not both")
     try:
         res = run_cost_sweep(
-            data or DEFAULT_DATA, out, seeds=seeds, budgets=_numbers(budgets, "--budgets"),
-            shares=_numbers(shares, "--shares", float), prices=_numbers(prices, "--prices", float),
-            weak_sources=_csv(weak_sources, "--weak-sources"), methods=_csv(methods, "--methods"), quick=quick,
-            progress=progress, command=_experiment_command())
+            project, out, seeds=seeds, budgets=grid["budgets"], shares=grid["shares"], prices=grid["prices"],
+            weak_sources=grid["weak_sources"], methods=grid["methods"], student=student, split_seed=split_seed,
+            expert_kappa=expert_kappa, bootstrap=bootstrap, work=work, keep_models=keep_models, quick=quick,
+            title=title, command=_experiment_command(), progress=progress, log=typer.echo)
     except ValueError as exc:
         raise CurateError(str(exc)) from None
     typer.echo(f"wrote {out}/results.json, results.md, pareto_kappa.png, pareto_accuracy.png "

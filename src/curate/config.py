@@ -152,6 +152,9 @@ class StudentConfig(_Strict):
     weak_labels: Literal["none", "crowd", "scout", "gold"] = Field(default="none",
                                                                   json_schema_extra=_setting(cli="--weak-labels"))
     weak_presentations: int | None = Field(default=None, ge=1)
+    # Weak labels bought for the weak stage: a random subset of this many pool items (``loop.seed``; None: every
+    # item with a weak label). The cost sweep (curate.experiments.cost_sweep) buys floor(s B / w) of them.
+    weak_items: int | None = Field(default=None, ge=1)
     # The expert stage's learning rate when it starts from the weak-stage model: the full ``learning_rate`` (5e-5)
     # overwrote what the weak stage learnt (Webis, crowd -> 600 expert labels: kappa 0.538 against 0.580 for the
     # crowd model alone; at 1e-5: 0.581).

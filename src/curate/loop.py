@@ -298,16 +298,21 @@ class Loop:
         """The weak stage's ``(n,)`` pool positions, ``(n, K)`` float32 targets and their source.
 
         ``crowd``: one crowd judgment per item (hard); ``scout``: the round-0 scout's probabilities (soft, free);
-        ``gold``: the gold column (for benchmarks: the all-gold ceiling). Test items are never used.
+        ``gold``: the gold column (for benchmarks: the all-gold ceiling). Test items are never used. With
+        ``student.weak_items`` set, a random subset of that many of the items with a weak label (drawn with
+        ``step_rng(loop.seed, 0, "weak")``, sorted; nested: a smaller count takes a prefix of the same draw).
         """
         source = self.config.student.weak_labels
         positions = self.selectable
+        if source != "scout":
+            given = self.crowd if source == "crowd" else self.gold
+            positions = positions[np.array([self.project.ids[i] in given for i in positions], dtype=bool)]
+        n_items = self.config.student.weak_items
+        if n_items is not None and n_items < positions.size:  # buy only student.weak_items of them, at random
+            positions = np.sort(step_rng(self.config.loop.seed, 0, "weak").permutation(positions)[:n_items])
         if source == "scout":
             proba = self._scout_proba()
             return positions, proba[positions].astype(np.float32), source
-        given = self.crowd if source == "crowd" else self.gold
-        keep = np.array([self.project.ids[i] in given for i in positions], dtype=bool)
-        positions = positions[keep]
         col = {lab: j for j, lab in enumerate(self.labels)}
         targets = np.zeros((positions.size, len(self.labels)), dtype=np.float32)
         targets[np.arange(positions.size), [col[given[self.project.ids[i]]] for i in positions]] = 1.0

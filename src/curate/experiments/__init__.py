@@ -1,7 +1,7 @@
 """Reproducible experiments that measure the method against its baselines (METHOD.md sections 1 and 4).
 
 Imported lazily: ``curate.experiments.label_efficiency`` runs conditions through the real loop on any pool;
-``curate.experiments.cost_sweep`` is the Webis proxy cost sweep.
+``curate.experiments.cost_sweep`` runs the cost sweep (expert against weak labels at a fixed budget) through it too.
 """
 
 from __future__ import annotations

@@ -1,126 +1,95 @@
-"""Cost sweep on Webis Clickbait 2017: label quantity versus quality at a fixed dollar budget.
+"""Cost sweep on any pool: label quantity versus quality at a fixed dollar budget, through the real loop.
 
 After Mallen & Belrose 2024, "Balancing Label Quantity and Quality for Scalable Elicitation" (METHOD.md section 2):
-expert labels cost $1, weak labels cost ``w`` dollars; a budget ``B`` with weak share ``s`` buys
-``n_expert = round((1 - s) * B)`` expert labels and ``floor(s * B / w)`` weak labels (capped at the pool size).
-Methods: expert only, weak only, sequential SFT (weak stage, then expert stage with a fresh optimizer), sequential
-SFT whose expert items are chosen by the weak-stage model's predictive entropy (uncertainty sampling, Settles 2009),
-sequential SFT whose expert items are chosen by curate's ``boundary-pairs`` on the weak-stage model's scores, and
-few-shot-prompted sequential SFT (2 weak-labelled demonstrations prefixed to every training and test input).
+an expert label costs $1 (``cost.expert_label``), a weak label ``w`` dollars; a budget ``B`` with weak share ``s``
+buys ``n_expert = round((1 - s) * B)`` expert labels and ``n_weak = floor(s * B / w)`` weak labels, both capped at
+the pool (:func:`allocation`).
 
-Proxy student (not the fine-tuned transformer): a *linear head* on frozen all-MiniLM-L6-v2 embeddings, trained
-with AdamW in minibatches for a fixed number of example presentations per stage, early-stopped on 20 % of each
-stage's own labels (AUROC, patience 4). Many heads are trained at once as one stacked parameter tensor: AdamW and
-the loss are per-element / per-head sums, so each head's training is exactly its own independent run.
+Every cell (method, weak source, w, B, s, seed) is one run of :class:`curate.loop.Loop` (the steps ``curate run``
+takes) in a project of its own, copied from one template project (``curate init``, or an existing one) with the
+machinery of :mod:`curate.experiments.label_efficiency` (the same pool, embeddings, precision, test split
+``loop.split_seed``, simulated experts, scout and student):
 
-Run: ``python -m curate.experiments.cost_sweep --out benchmarks/results/cost_sweep [--quick]``.
+1. a weak stage (sequential SFT's first stage) on ``n_weak`` weak labels of random pool items
+   (``student.weak_items``): one crowd judgment per item (``crowd``) or the round-0 scout's predictions
+   (``scout``), priced at ``w`` each; none when ``n_weak = 0``;
+2. one expert round of ``n_expert`` items (one simulated expert label each), chosen by the method's query strategy
+   on the round-0 model's scores (the weak-stage model, or the scout when there is no weak stage);
+3. the final model (every expert label, starting from the weak-stage model with a fresh optimizer), scored against
+   gold on the fixed test split; with no expert label, the round-0 model is scored.
+
+Methods: ``expert-only`` (share 0, random items), ``weak-only`` (share 1), ``sequential`` (random expert items),
+``sequential+STRATEGY[@COLD]`` (expert items by that query strategy, e.g. ``sequential+uncertainty``,
+``sequential+boundary-pairs``) and ``sequential+default`` (curate's ``[selection]`` defaults). Cells with the same
+run (share 0 of every method with random items, share 1 of every sequential method, ...) share one project.
+
+Results (``results.json``, ``results.md``, ``pareto_kappa.png``, ``pareto_accuracy.png``) record the command, date,
+machine, precision and every setting; the regime of each budget and the Pareto frontier of mean test kappa against
+dollars spent. A rerun takes every finished run from its project (``cell.json``) instead of running it again.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
-import os
-import platform
-import sys
+import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch  # before faiss (curate.runtime.import_faiss), which curate.select pulls in
 
-from curate.agreement import cohen_kappa
-from curate.config import BUNDLED_MODEL, SelectionConfig
-from curate.embed import cached_embeddings
+from curate.config import ProjectConfig, flatten_settings, setting_name
 from curate.errors import CurateError
-from curate.experiments._webis import (
-    DEFAULT_DATA, QUICK_ITEMS, REPO, TEST_SEED, _aggregate, _cell, _clean, _interval, _load, _metrics, _scout,
-    _strategy,
+from curate.experiments.label_efficiency import (
+    Condition, _clean, _interval, _machine, _run_config, prepare_run,
 )
-from curate.oracle.simulated import SimulatedExperts, crowd_labels
 from curate.progress import progress_callback
-from curate.runtime import import_faiss
-from curate.select.uncertainty import margin_order
 
-LABELS = ("no-clickbait", "clickbait")  # (negative, positive): the Webis majority label
 PRICES = (0.50, 0.10, 0.01)
 BUDGETS = (16, 64, 256, 1024, 4096)
 SHARES = (0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0)
 WEAK_SOURCES = ("crowd", "scout")
-METHODS = ("expert-only", "weak-only", "sequential", "sequential+uncertainty", "sequential+boundary-pairs",
-           "few-shot sequential")
-QUICK = {"items": QUICK_ITEMS, "seeds": 1, "budgets": (16, 64, 256), "shares": (0.0, 0.2, 0.6, 1.0)}
-EXPERT_KAPPA = 0.8
-FEWSHOT_FORMAT = "{demo1} -> {label1}; {demo2} -> {label2}; {text}"
-FEWSHOT_DIR = "fewshot_seed{seed}"  # under --out: embeddings.npy + embeddings.json of the prefixed texts
-
-# The student: fixed up front (nothing tuned on the test split).
-STUDENT = {
-    "head": "linear (384 -> 1 logit) on frozen all-MiniLM-L6-v2 embeddings, zero init",
-    "optimizer": "torch.optim.AdamW", "lr": 3e-2, "betas": (0.9, 0.999), "weight_decay": 0.01,
-    "schedule": "cosine from lr to 0 over the stage's steps, no warm-up", "batch": 32,
-    "presentations_per_stage": 30_000, "eval_every_presentations": 1_024, "patience_evals": 4,
-    "val_fraction": 0.2, "early_stopping_metric": "AUROC on the stage's own held-out labels (stratified)",
-    "loss": "binary cross-entropy, class-balanced per stage (each class weighs half)",
-    "minibatches": "drawn uniformly with replacement from the stage's training labels",
-    "threshold": 0.5, "torch_threads_training": 1, "torch_threads_embedding": 2, "faiss_threads": 1,
-}
+METHODS = ("expert-only", "weak-only", "sequential", "sequential+uncertainty", "sequential+boundary-pairs")
+QUICK = {"seeds": 1, "budgets": (16, 64), "shares": (0.0, 0.5, 1.0), "prices": (0.10,)}
+EXPERT_PRICE = 1.0  # dollars per expert label (cost.expert_label of every run)
+CELL_FILE = "cell.json"  # in a run project: what the sweep measured once the run finished
 
 NOTES = [
     "Source: Mallen & Belrose 2024, 'Balancing Label Quantity and Quality for Scalable Elicitation' (METHOD.md "
-    "section 2); uncertainty sampling after Settles 2009 ('Active Learning Literature Survey'). The student here is a "
-    "cheap proxy (a linear head on frozen MiniLM embeddings), so numbers compare methods and shares with each other, "
-    "not with the paper's Llama-3-8B figures.",
-    "Costs: expert label $1, weak label $w. Budget B, weak share s: n_expert = round((1 - s) B) (half up), "
-    "n_weak = floor(s B / w). When n_weak exceeds the pool, it is capped at the pool ('capped at N' in the tables) "
-    "and the cell's actual cost (n_expert + w n_weak) is below B. Rounding n_expert half up can overspend B by less "
-    "than $0.50 (e.g. $16.20 at B = 16, s = 0.2, w = 0.10). The Pareto plots use the actual cost.",
-    "Test split: the same fixed 20 % as label_efficiency (numpy default_rng(0) permutation); the rest is the pool. "
-    "Weak labels, expert labels and few-shot demonstrations come from pool items only; test metrics are against gold "
-    "(the Webis majority label). Nothing is tuned on the test split.",
-    "Weak items: the first n_weak items of one random pool permutation per seed (the same items for both weak "
-    "sources, nested across budgets). Expert items: for expert only, sequential SFT and few-shot sequential SFT, the "
-    "first n_expert items of a second permutation per seed; for the uncertainty and boundary-pairs variants, chosen "
-    "from the whole pool by the weak-stage model. An item may hold both a weak and an expert label.",
-    "Expert labels: curate.oracle.simulated.SimulatedExperts from gold, one expert per item (expert-1; the flip rate "
-    "that gives two such experts a pairwise kappa of 0.8), seed = the run's seed.",
-    "Weak source 'crowd': one Webis judgment drawn at random per item among its 5 (curate.oracle.simulated."
-    "crowd_labels, seed = the run's seed), positive when >= 0.5. Weak source 'scout': the round-0 scorer of "
-    "label_efficiency (embedding scout from examples/webis/policy.txt + seed_examples.json, prior = the pool's gold "
-    "share rounded to 0.05; no gold labels used otherwise), label = p >= 0.5. It is a weak *model*, priced like the "
-    "crowd at $w per label.",
-    "Sequential SFT: the weak-stage head is trained on the weak labels, then trained further on the expert labels "
-    "with a fresh AdamW and schedule; each stage early-stops on 20 % of its own labels (the expert stage also "
-    "evaluates its starting point, so it keeps the weak-stage head when no step improves the expert validation "
-    "AUROC). A stage whose labels hold one class only is skipped (the head is unchanged; with no stage left, the zero "
-    "head predicts p = 0.5 everywhere). When the stratified 20 % leaves a class without validation or training "
-    "items, the stage trains all its labels for the full presentations without early stopping.",
-    "Uncertainty sampling: the n_expert pool items of highest predictive entropy of the weak-stage head; for a "
-    "binary head this is the smallest margin |p - 0.5| (curate.select.uncertainty.margin_order, random tie-break).",
-    "Boundary pairs: curate.select.make_strategy('boundary-pairs', **its default settings) with the weak-stage "
-    "head's pool scores, no items labelled yet, budget n_expert (parameters in settings.selection).",
-    "Few-shot sequential SFT: sequential SFT (random expert items) where every training and test input is the "
-    "embedding of FEWSHOT_FORMAT with 2 demonstrations, one per class, drawn per seed from pool items by their crowd "
-    "label (the same 2 demos for every input of the seed and for both weak sources; the 2 demo labels are not "
-    "charged). Its share 0 and share 1 cells are expert only and weak only on the prefixed inputs.",
-    "Dedupe: cells that train the same heads share one computation (share 0 = expert only is the same for every w "
-    "and weak source; share 1 of the sequential variants = weak only; equal (n_weak, n_expert) across prices); "
-    "'job' in results.json names the shared computation.",
+    "section 2); uncertainty sampling after Settles 2009 ('Active Learning Literature Survey'). Every cell is a run of "
+    "the real loop (curate.loop.Loop, the steps `curate run` takes) with the student named in the settings, so "
+    "numbers compare methods and shares with each other, not with the paper's Llama-3-8B figures.",
+    "Costs: expert label $1 (cost.expert_label), weak label $w (cost.crowd_label or cost.scout_label of the run). "
+    "Budget B, weak share s: n_expert = round((1 - s) B) (half up), n_weak = floor(s B / w). When n_weak exceeds the "
+    "pool (every item outside the test split), it is capped at the pool ('capped at N' in the tables) and the cell's "
+    "actual cost (n_expert + w n_weak) is below B. Rounding n_expert half up can overspend B by less than $0.50 "
+    "(e.g. $16.20 at B = 16, s = 0.2, w = 0.10). The Pareto plots use the actual cost.",
+    "One run per cell (cells with the same run share it; 'run' in results.json names it): the loop's weak stage on "
+    "n_weak weak labels (student.weak_items: the first n_weak of one random permutation of the pool per seed, "
+    "step_rng(seed, 0, 'weak'), so the same items for both weak sources and nested across budgets), then one round "
+    "of n_expert items chosen by the method's query strategy on the round-0 model's scores (the weak-stage model; the "
+    "scout when n_weak = 0), each labelled by one simulated expert (oracle.experts_per_item = 1), then the loop's "
+    "final model on every expert label (from the weak-stage model with student.after_weak_learning_rate: sequential "
+    "SFT). The cell's figures are that final model's on the test split; with no expert label (share 1), the "
+    "weak-stage model's (round 0).",
+    "Test split: one fixed split for every run (loop.split_seed, loop.test_fraction of the items); test metrics are "
+    "against gold, with the loop's decision threshold (loop.threshold_rule). Nothing is tuned on the test split.",
+    "Weak source 'crowd': one judgment of the crowd column drawn at random per item (curate.oracle.crowd_labels, "
+    "seed = the run's seed), a hard label. Weak source 'scout': the round-0 scout's probabilities (soft targets, as "
+    "`curate run --weak-labels scout`). The scout is a weak *model*, priced like the crowd at $w per label here.",
+    "Expert labels: the loop's simulated experts from gold at the pairwise kappa in the settings, one expert per item.",
+    "Query strategies: as the loop runs them (curate.select), with the template's [selection] settings of that "
+    "strategy ('sequential+default': curate's defaults, whose cold start chooses every item of a first round when "
+    "nothing is labelled yet). 'sequential' and 'expert-only' choose at random.",
+    "Few-shot-prompted sequential SFT (the earlier proxy sweep's sixth method) is not run: the loop's students have no "
+    "few-shot input format.",
     "Regime of a budget (per weak source and w, over all methods, by mean test kappa): quantity-dominant when the "
     "best cell is all weak (share 1), quality-dominant when it is all expert (share 0), mixed when an interior share "
     "beats both ends. Pareto frontier: cells sorted by actual cost; a cell joins when its mean kappa beats every "
     "strictly cheaper cell.",
-    "Learning rate 3e-2: chosen before the sweep among 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1 by AUROC on a holdout of "
-    "3,000 pool items (gold labels; heads trained on 30 / 100 / 1,000 / 12,000 other pool items); the test split was "
-    "not used. A first full run at 3e-3 underfitted (weak only on all 15,567 crowd labels: test kappa 0.33, against "
-    "0.40 for label_efficiency's converged logistic regression) and was discarded.",
-    "Threads: 1 torch thread for the heads (tiny ops; on the shared 2-core machine under load, 2 threads made a step "
-    "about 20x slower), 2 for the sentence embeddings, 1 faiss thread for boundary-pairs (5-10x faster under load). "
-    "Thread counts do not change the numbers.",
+    "Accuracy: the same model's predicted labels (at the loop's threshold) against gold on the test split.",
     "Aggregates: mean over seeds with a 95 % Student-t interval over seeds (mean +- t_{0.975, n-1} sd / sqrt(n)); "
     "no interval for one seed. 'beats' in the findings: the paired t-interval of the per-seed difference excludes 0.",
 ]
@@ -153,188 +122,91 @@ def allocation(budget: float, share: float, price: float, pool_size: int) -> dic
             "cost": round(n_expert + n_weak * price, 6)}
 
 
-# ------------------------------------------------------------------------------------------------ the student
-@dataclass
-class HeadJob:
-    """One stage of training for one linear head.
+# --------------------------------------------------------------------------------------------------- methods
+def method_selection(method: str) -> Condition | None:
+    """The query strategy that chooses a method's expert items, as a :class:`label_efficiency.Condition` (its
+    ``strategy``, ``cold_start`` and ``defaults``); None for ``weak-only``.
 
-    Attributes:
-        train: ``(n,)`` int64 rows of the feature matrix; ``y``: ``(n,)`` 0/1 labels of those rows.
-        init: ``(d + 1,)`` float32 starting weights and bias (zeros for a fresh head).
+    Raises:
+        ValueError: an unknown method (the message lists the known ones).
     """
-
-    train: np.ndarray
-    y: np.ndarray
-    init: np.ndarray
-    seed: int = 0
-    val: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    val_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    skip: bool = False
-
-    def __post_init__(self) -> None:
-        self.train, self.y = np.asarray(self.train, np.int64), np.asarray(self.y, np.float32)
-        if self.y.size == 0 or self.y.min() == self.y.max():
-            self.skip = True  # one class (or nothing): the stage is skipped
-            return
-        rng = np.random.default_rng(self.seed)
-        val = []
-        for c in (0, 1):
-            members = self.train[self.y == c]
-            k = int(math.floor(STUDENT["val_fraction"] * members.size + 0.5))
-            if k == 0 or k == members.size:
-                return  # no early stopping for this stage
-            val.append(rng.choice(members, size=k, replace=False))
-        v = np.concatenate(val)
-        keep = ~np.isin(self.train, v)
-        self.val, self.val_y = v, np.isin(v, val[1]).astype(np.float32)
-        self.train, self.y = self.train[keep], self.y[keep]
+    if method == "weak-only":
+        return None
+    if method in ("expert-only", "sequential"):
+        return Condition.parse("random")
+    base = method.removeprefix("sequential+")
+    if base == method or not base or "+" in base:
+        raise ValueError(f"unknown methods/weak sources [{method!r}]; known: expert-only, weak-only, sequential, "
+                         "sequential+STRATEGY[@COLD] (e.g. sequential+uncertainty, sequential+boundary-pairs), "
+                         "sequential+default; weak sources: " + ", ".join(WEAK_SOURCES))
+    return Condition.parse(base)
 
 
-def _auroc_rows(scores: np.ndarray, y: np.ndarray) -> float:
-    """AUROC of ``scores (n,)`` for 0/1 ``y (n,)`` (ties get half credit), by ranks."""
-    from scipy.stats import rankdata
-
-    pos = y > 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    r = rankdata(scores)
-    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def train_heads(x: torch.Tensor, jobs: Sequence[HeadJob], *, seed: int = 0) -> np.ndarray:
-    """Train independent linear heads, all at once, with AdamW and early stopping (settings in :data:`STUDENT`).
-
-    The heads are rows of one ``(K, d + 1)`` tensor. The loss is the sum of the heads' own losses and AdamW
-    (torch.optim.AdamW's update: decoupled weight decay, bias-corrected moments) acts element-wise, so every head
-    follows exactly its own training run; the gradient of the logistic loss is written out (no autograd). Heads
-    whose patience ran out are dropped from the tensor (their best checkpoint is kept).
-
-    Args:
-        x: ``(N, d)`` float32 feature rows (frozen embeddings) that the jobs' row indices point into.
-        jobs: the heads to train; a job with ``skip`` set returns its ``init`` unchanged.
-        seed: seeds the minibatch draws (one torch generator for the whole batch of heads).
+def check_grid(*, seeds: int, budgets: Sequence[float], shares: Sequence[float], prices: Sequence[float],
+               weak_sources: Sequence[str], methods: Sequence[str], student: str) -> dict[str, tuple]:
+    """Validate and normalise the sweep's grid (before anything is created).
 
     Returns:
-        ``(len(jobs), d + 1)`` float32 weights and bias per head: the best-validation-AUROC checkpoint for
-        early-stopped jobs (the starting point included when it is not a fresh zero head), the last step otherwise.
+        ``{"budgets", "shares", "prices", "weak_sources", "methods"}``: budgets and shares sorted ascending, prices
+        descending, weak sources and methods without duplicates in the given order.
+
+    Raises:
+        ValueError: an unknown method or weak source, a share outside [0, 1], a non-positive budget or price, fewer
+            than one seed, or a student other than proxy/finetune; one line each.
     """
-    torch.set_num_threads(STUDENT["torch_threads_training"])  # tiny ops: 1 thread is faster on a busy machine
-    out = np.stack([j.init for j in jobs]).astype(np.float32) if jobs else np.zeros((0, x.shape[1] + 1), np.float32)
-    live = np.array([i for i, j in enumerate(jobs) if not j.skip], dtype=np.int64)
-    if not live.size:
-        return out
-    k, d, bs = live.size, x.shape[1], STUDENT["batch"]
-    lr0, wd, (b1, b2), eps = STUDENT["lr"], STUDENT["weight_decay"], STUDENT["betas"], 1e-8
-    steps = math.ceil(STUDENT["presentations_per_stage"] / bs)
-    every = max(1, STUDENT["eval_every_presentations"] // bs)
-    patience = STUDENT["patience_evals"]
-    sizes = np.array([jobs[i].train.size for i in live])
-    rows = np.zeros((k, sizes.max()), np.int64)
-    ys = np.zeros((k, sizes.max()), np.float32)
-    wts = np.zeros((k, sizes.max()), np.float32)
-    for r, i in enumerate(live):
-        j = jobs[i]
-        n, n_pos = j.train.size, float(j.y.sum())
-        rows[r, :n], ys[r, :n] = j.train, j.y
-        wts[r, :n] = np.where(j.y > 0.5, n / (2 * n_pos), n / (2 * (n - n_pos)))
-    rows_t, ys_t, wts_t = torch.from_numpy(rows), torch.from_numpy(ys), torch.from_numpy(wts)
-    sizes_t = torch.from_numpy(sizes).float()[:, None]
-    theta = torch.from_numpy(out[live].copy())  # (k, d + 1)
-    m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
-    gen = torch.Generator().manual_seed(seed)
-    has_val = np.array([jobs[i].val.size > 0 for i in live])
-    val_rows = np.unique(np.concatenate([jobs[i].val for i in live[has_val]])) if has_val.any() else np.zeros(0, int)
-    x_val = x[torch.from_numpy(val_rows)] if val_rows.size else None
-    val_pos = {r: np.searchsorted(val_rows, jobs[i].val) for r, i in enumerate(live) if has_val[r]}
-    best = np.full(k, -np.inf)
-    bad = np.zeros(k, np.int64)
-    best_theta = out[live].copy()
-    active = np.arange(k)  # positions (into live) still training
-
-    def evaluate(first: bool) -> None:
-        ev = [a for a in range(active.size) if has_val[active[a]]]
-        if not ev:
-            return
-        with torch.no_grad():
-            scores = (x_val @ theta[ev, :d].T + theta[ev, d]).numpy()  # (V, len(ev))
-        for c, a in enumerate(ev):
-            r = active[a]
-            if first and not np.any(out[live[r]]):
-                continue  # a fresh zero head predicts 0.5 everywhere: not a checkpoint
-            auc = _auroc_rows(scores[val_pos[r], c], jobs[live[r]].val_y)
-            if auc > best[r]:
-                best[r], bad[r] = auc, 0
-                best_theta[r] = theta[a].numpy()
-            else:
-                bad[r] += 1
-
-    evaluate(True)
-    for step in range(steps):
-        pos = (torch.rand((active.size, bs), generator=gen) * sizes_t).long()
-        xb = x[rows_t.gather(1, pos)]  # (k, bs, d)
-        z = torch.einsum("kbd,kd->kb", xb, theta[:, :d]) + theta[:, d:]
-        dz = wts_t.gather(1, pos) * (torch.sigmoid(z) - ys_t.gather(1, pos)) / bs  # d loss / d z
-        grad = torch.cat([torch.einsum("kb,kbd->kd", dz, xb), dz.sum(1, keepdim=True)], dim=1)
-        lr = lr0 * 0.5 * (1 + math.cos(math.pi * step / steps))
-        theta.mul_(1 - lr * wd)
-        m1.mul_(b1).add_(grad, alpha=1 - b1)
-        m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (m2 / (1 - b2 ** (step + 1))).sqrt_().add_(eps)
-        theta.addcdiv_(m1, denom, value=-lr / (1 - b1 ** (step + 1)))
-        if (step + 1) % every == 0 and step + 1 < steps:
-            evaluate(False)
-            keep = np.array([not (has_val[r] and bad[r] >= patience) for r in active])
-            if not keep.all():  # drop heads whose patience ran out
-                final = theta.numpy()
-                for a in np.flatnonzero(~keep):
-                    out[live[active[a]]] = best_theta[active[a]]
-                kt = torch.from_numpy(np.flatnonzero(keep))
-                theta, m1, m2 = theta[kt].clone(), m1[kt].clone(), m2[kt].clone()
-                rows_t, ys_t, wts_t, sizes_t = rows_t[kt], ys_t[kt], wts_t[kt], sizes_t[kt]
-                active = active[keep]
-                del final
-            if not active.size:
-                break
-    if active.size:
-        evaluate(False)
-        final = theta.numpy()
-        for a, r in enumerate(active):
-            out[live[r]] = best_theta[r] if has_val[r] and np.isfinite(best[r]) else final[a]
-    return out
+    bad = [m for m in methods if not _known_method(m)] + [w for w in weak_sources if w not in WEAK_SOURCES]
+    if bad or not methods or not weak_sources:
+        raise ValueError(f"unknown methods/weak sources {bad}; known methods: expert-only, weak-only, sequential, "
+                         "sequential+STRATEGY[@COLD] (e.g. sequential+uncertainty), sequential+default; weak sources: "
+                         + ", ".join(WEAK_SOURCES))
+    if any(not 0 <= x <= 1 for x in shares) or any(b <= 0 for b in budgets) or any(p <= 0 for p in prices) \
+            or not shares or not budgets or not prices:
+        raise ValueError("shares must lie in [0, 1]; budgets and prices must be positive (and none of them empty)")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if student not in ("proxy", "finetune"):
+        raise ValueError(f"student {student!r}: use proxy or finetune")
+    return {"budgets": tuple(sorted({int(b) if float(b).is_integer() else float(b) for b in budgets})),
+            "shares": tuple(sorted({float(x) for x in shares})),
+            "prices": tuple(sorted({float(p) for p in prices}, reverse=True)),
+            "weak_sources": tuple(dict.fromkeys(weak_sources)), "methods": tuple(dict.fromkeys(methods))}
 
 
-def _proba(x: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """p(positive) ``(n,)`` of the linear head ``(d + 1,)`` on rows ``x (n, d)``."""
-    z = x @ head[:-1] + head[-1]
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
-def _eval(gold: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """label_efficiency's metrics (kappa, F1, AUROC) plus accuracy of ``p >= 0.5`` against ``gold``."""
-    return {**_metrics(gold, p), "accuracy": float(((p >= 0.5) == gold).mean())}
-
-
-# --------------------------------------------------------------------------------------------------- the cells
-def _cell_job(method: str, source: str, alloc: dict[str, Any], share: float) -> tuple:
-    """The computation a cell needs (cells with equal keys share it): ``(kind, features, ...)``."""
-    feat = "fewshot" if method == "few-shot sequential" else "plain"
-    if share == 0 or alloc["n_weak"] == 0:
-        return ("expert", feat, alloc["n_expert"])
-    if share == 1 or alloc["n_expert"] == 0:
-        return ("weak", feat, source, alloc["n_weak"])
-    selector = {"sequential+uncertainty": "uncertainty", "sequential+boundary-pairs": "boundary-pairs"}.get(
-        method, "random")
-    return ("seq", feat, source, alloc["n_weak"], selector, alloc["n_expert"])
+def _known_method(method: str) -> bool:
+    try:
+        method_selection(method)
+    except ValueError:
+        return False
+    return True
 
 
 def _method_shares(method: str, shares: Sequence[float]) -> list[float]:
     if method == "expert-only":
-        return [s for s in shares if s == 0]
+        return [0.0]
     if method == "weak-only":
-        return [s for s in shares if s == 1]
+        return [1.0]
     return list(shares)
 
 
-def _make_cells(methods, sources, prices, budgets, shares, pool_size) -> list[dict[str, Any]]:
+def run_key(method: str, source: str, price: float, alloc: dict[str, Any]) -> str:
+    """The name of the loop run a cell needs (cells with equal names share one run and project folder).
+
+    ``WEAK_EXPERT``: ``WEAK`` is ``noweak`` or ``SOURCE-N_WEAK-wPRICE``; ``EXPERT`` is ``noexpert`` or
+    ``STRATEGY-N_EXPERT`` (``STRATEGY`` the method's query strategy, ``@`` written as ``-at-``).
+    """
+    weak = f"{source}-{alloc['n_weak']}-w{price:g}" if alloc["n_weak"] else "noweak"
+    cond = method_selection(method)
+    if alloc["n_expert"] and cond is not None:
+        expert = f"{cond.name.replace('@', '-at-')}-{alloc['n_expert']}"
+    else:
+        expert = "noexpert"
+    return f"{weak}_{expert}"
+
+
+def make_cells(methods: Sequence[str], sources: Sequence[str], prices: Sequence[float], budgets: Sequence[float],
+               shares: Sequence[float], pool_size: int) -> list[dict[str, Any]]:
+    """Every cell of the grid: ``{"method", "weak_source", "w", "budget", "share", **allocation, "run"}``
+    (``expert-only`` at share 0 only, ``weak-only`` at share 1 only, the sequential methods at every share)."""
     cells = []
     for source in sources:
         for price in prices:
@@ -343,149 +215,126 @@ def _make_cells(methods, sources, prices, budgets, shares, pool_size) -> list[di
                     for share in _method_shares(method, shares):
                         a = allocation(budget, share, price, pool_size)
                         cells.append({"method": method, "weak_source": source, "w": price, "budget": budget,
-                                      "share": share, **a, "job": _cell_job(method, source, a, share)})
+                                      "share": share, **a, "run": run_key(method, source, price, a)})
     return cells
 
 
-def _key(job: tuple) -> str:
-    return "/".join(str(p) for p in job)
+# ------------------------------------------------------------------------------------------------ one run
+def _cell_config(base: ProjectConfig, cell: dict, *, seed: int, split_seed: int, student: str, precision: str,
+                 expert_kappa: float, bootstrap: int) -> ProjectConfig:
+    """The run project's settings for a cell (label_efficiency's run settings, then the weak items, one expert
+    label per item and the prices)."""
+    n_weak, n_expert, source = cell["n_weak"], cell["n_expert"], cell["weak_source"]
+    sel = method_selection(cell["method"]) if n_expert else None
+    weak = source if n_weak else "none"
+    if sel is None:
+        cond = Condition("weak-only", "random", "none", weak, rounds_override=0)
+    else:
+        cond = Condition(cell["method"], sel.strategy, sel.cold_start, weak, defaults=sel.defaults)
+    cfg = _run_config(base, cond, seed=seed, split_seed=split_seed, rounds=1, round_size=max(n_expert, 1),
+                      student=student, precision=precision, expert_kappa=expert_kappa, bootstrap=bootstrap)
+    data = cfg.model_dump(mode="json")
+    data["student"]["weak_items"] = n_weak or None
+    data["oracle"].update(experts_per_item=1, ceiling_share=1.0)
+    data["cost"]["expert_label"] = EXPERT_PRICE
+    if n_weak:
+        data["cost"]["crowd_label" if source == "crowd" else "scout_label"] = cell["w"]
+    return ProjectConfig.model_validate(data)
 
 
-# -------------------------------------------------------------------------------------------------- per seed
-def _demos(seed: int, texts: list[str], pool: np.ndarray, crowd: np.ndarray) -> list[tuple[str, str]]:
-    """Two ``(text, label)`` demonstrations for ``seed``: one crowd-positive and one crowd-negative pool item."""
-    rng = np.random.default_rng([seed, 1])
-    pos = int(rng.choice(pool[crowd]))
-    neg = int(rng.choice(pool[~crowd]))
-    demos = [(texts[pos], LABELS[1]), (texts[neg], LABELS[0])]
-    return [demos[i] for i in rng.permutation(2)]
+def _same_settings(folder: Path, cfg: ProjectConfig) -> None:
+    """Refuse a run folder made with other settings (a rerun with other options into the same ``--work``)."""
+    from curate.config import load_config
+
+    a, b = flatten_settings(load_config(folder)), flatten_settings(cfg)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            raise CurateError(f"{folder}: this run was made with {setting_name(key)}={a.get(key)!r}, now "
+                              f"{b.get(key)!r}; give another --work folder (or delete this one)")
 
 
-def fewshot_texts(texts: Sequence[str], demos: Sequence[tuple[str, str]]) -> list[str]:
-    """Every text prefixed with the two demonstrations, in :data:`FEWSHOT_FORMAT`.
+def run_cell(template: Path, folder: Path, config: ProjectConfig, *, keep_models: bool = False,
+             log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run (or resume) one cell's loop in ``folder`` and return what it measured; a finished run is read back from
+    ``folder/cell.json``, not run again.
 
-    Example: ``"Senate passes bill -> no-clickbait; You won't believe this -> clickbait; <item text>"``.
-    """
-    (t1, l1), (t2, l2) = demos
-    return [FEWSHOT_FORMAT.format(demo1=t1, label1=l1, demo2=t2, label2=l2, text=t) for t in texts]
-
-
-def seed_labels(seed: int, d: dict, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The crowd label and the simulated expert label of every pool item for ``seed``.
+    Args:
+        template: the template project (pool and embeddings are hard-linked from it).
+        folder: the run project (created from ``config`` when missing).
+        config: the run's settings (:func:`_cell_config`).
+        keep_models: keep the run's saved students (default: deleted once measured).
 
     Returns:
-        ``(crowd, expert)``: ``(N,)`` bool arrays over all items (False outside ``pool``). Crowd: one Webis judgment
-        drawn per item (>= 0.5 is clickbait); expert: SimulatedExperts' expert-1 at pairwise kappa 0.8.
+        ``{"kappa", "kappa_low", "kappa_high", "auroc", "accuracy", "model", "expert_labels", "expert_items",
+        "weak_labels", "weak_cost", "cost", "round0_kappa", "round0_model", "crowd_gold_kappa_test",
+        "expert_gold_kappa", "stop_reason", "seconds"}``: test figures against gold of the final model (every
+        expert label) or, without expert labels, of the round-0 model; labels bought and dollars spent, read from
+        the run's database.
+
+    Raises:
+        CurateError: the folder holds a run with other settings, or the loop stopped waiting for labels.
     """
-    ids, gold = d["ids"], d["majority"]
-    pool_ids = [ids[i] for i in pool]
-    got = crowd_labels([d["judgments"][i] for i in pool], pool_ids, list(LABELS), LABELS[1], seed=seed)
-    crowd = np.zeros(len(ids), bool)
-    crowd[pool] = [got.get(i) == LABELS[1] for i in pool_ids]
-    experts = SimulatedExperts({i: LABELS[int(gold[p])] for i, p in zip(pool_ids, pool)}, list(LABELS),
-                               n_experts=1, target_kappa=EXPERT_KAPPA, seed=seed)
-    expert = np.zeros(len(ids), bool)
-    expert[pool] = [experts.answer(i, "expert-1") == LABELS[1] for i in pool_ids]
-    return crowd, expert
+    from curate.agreement import cohen_kappa
+    from curate.loop import Loop
+    from curate.models.student import load_student
+    from curate.project import Project
 
-
-def fewshot_features(seed: int, d: dict, pool: np.ndarray, crowd: np.ndarray, out: Path, *,
-                     progress: bool = True) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Embeddings ``(N, 384)`` float32 of every item prefixed with the seed's two demonstrations, cached in
-    ``out/fewshot_seed{seed}/embeddings.npy`` (float16) keyed by the prefixed texts; and the demonstrations."""
-    demos = _demos(seed, d["texts"], pool, crowd[pool])
-    folder = out / FEWSHOT_DIR.format(seed=seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    x = cached_embeddings(folder, d["ids"], fewshot_texts(d["texts"], demos), model=BUNDLED_MODEL, progress=progress)
-    return np.asarray(x, dtype=np.float32), demos
-
-
-def _run_seed(seed: int, *, d: dict, emb: np.ndarray, pool: np.ndarray, test: np.ndarray, scout_label: np.ndarray,
-              jobs: set[tuple], feat: str, out: Path, progress: bool, advance: Callable[[int], None],
-              timing: dict[str, float]) -> tuple[dict[str, dict], dict[str, Any]]:
-    """Every job of one seed on features ``feat`` (``plain`` or ``fewshot``) -> ``{job key: test metrics}`` and the
-    seed's label-quality diagnostics."""
-    gold = d["majority"]
-    crowd, expert = seed_labels(seed, d, pool)
-    weak = {"crowd": crowd, "scout": scout_label}
-    rng = np.random.default_rng([seed, 0])
-    weak_order, expert_order = rng.permutation(pool), rng.permutation(pool)
-    diag = {"crowd_gold_kappa_pool": cohen_kappa(crowd[pool], gold[pool]),
-            "scout_gold_kappa_pool": cohen_kappa(scout_label[pool], gold[pool]),
-            "expert_gold_kappa_pool": cohen_kappa(expert[pool], gold[pool])}
-    feats = {"plain": emb} if feat == "plain" else {}
-    if feat == "fewshot" and any(j[1] == "fewshot" for j in jobs):
-        t0 = time.perf_counter()
-        feats["fewshot"], demos = fewshot_features(seed, d, pool, crowd, out, progress=progress)
-        timing["fewshot_embedding_s"] = timing.get("fewshot_embedding_s", 0.0) + time.perf_counter() - t0
-        diag["demos"] = [{"text": t, "label": lab} for t, lab in demos]
-    results: dict[str, dict] = {}
-    for feat, x in feats.items():
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        mine = [j for j in jobs if j[1] == feat]
-        first, second = _stages(jobs, feat)
-        specs = []
-        for j in first:
-            if j[0] == "expert":
-                items = expert_order[:j[2]]
-                specs.append(HeadJob(items, expert[items], np.zeros(x.shape[1] + 1), seed=hash_seed(seed, j)))
-            else:
-                items = weak_order[:j[3]]
-                specs.append(HeadJob(items, weak[j[2]][items], np.zeros(x.shape[1] + 1), seed=hash_seed(seed, j)))
-        t0 = time.perf_counter()
-        heads = dict(zip(first, train_heads(xt, specs, seed=hash_seed(seed, ("stage1", feat)))))
-        timing["training_s"] = timing.get("training_s", 0.0) + time.perf_counter() - t0
-        timing["heads_trained"] = timing.get("heads_trained", 0) + sum(not s.skip for s in specs)
-        advance(len(first))
-        # stage 2: the expert stage, items chosen by the weak-stage head (or at random)
-        specs = []
-        t0 = time.perf_counter()
-        scores_cache: dict[tuple, np.ndarray] = {}
-        pool_emb = emb[pool]
-        for j in second:
-            start = heads[("weak", feat, j[2], j[3])]
-            n = j[5]
-            if j[4] == "random":
-                items = expert_order[:n]
-            else:
-                wkey = ("weak", feat, j[2], j[3])
-                if wkey not in scores_cache:
-                    scores_cache[wkey] = _proba(x[pool], start).astype(np.float32)
-                s = scores_cache[wkey]
-                sel_rng = np.random.default_rng([seed, hash_seed(seed, j)])
-                if j[4] == "uncertainty":
-                    pos = margin_order(s, np.ones(pool.size, bool), sel_rng)[:n]
-                else:
-                    pos = _strategy("boundary-pairs").query(scores=s, embeddings=pool_emb,
-                                                            labelled=np.zeros(pool.size, bool), budget=n,
-                                                            rng=sel_rng).indices
-                items = pool[pos]
-            specs.append(HeadJob(items, expert[items], start, seed=hash_seed(seed, j)))
-        timing["selection_s"] = timing.get("selection_s", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        heads.update(zip(second, train_heads(xt, specs, seed=hash_seed(seed, ("stage2", feat)))))
-        timing["training_s"] += time.perf_counter() - t0
-        timing["heads_trained"] += sum(not s.skip for s in specs)
-        advance(len(second))
-        for j in mine:
-            results[_key(j)] = _eval(gold[test], _proba(x[test], heads[j]))
-    return results, diag
-
-
-def _stages(jobs: set[tuple], feat: str) -> tuple[list[tuple], list[tuple]]:
-    """Stage 1 (every weak-stage head, for weak-only cells and as the start of sequential ones, and expert-only
-    heads) and stage 2 (the expert stage of sequential cells) of the jobs on features ``feat``."""
-    mine = [j for j in jobs if j[1] == feat]
-    first = sorted({j for j in mine if j[0] in ("expert", "weak")}
-                   | {("weak", feat, j[2], j[3]) for j in mine if j[0] == "seq"})
-    return first, sorted(j for j in mine if j[0] == "seq")
-
-
-def hash_seed(seed: int, job: tuple) -> int:
-    """A stable 32-bit seed from the run's seed and a job key (no Python ``hash`` randomisation)."""
-    import zlib
-
-    return zlib.crc32(f"{seed}|{_key(job)}".encode())
+    folder = Path(folder)
+    done = folder / CELL_FILE
+    if (folder / "curate.toml").is_file():
+        _same_settings(folder, config)
+        if done.is_file():
+            return json.loads(done.read_text(encoding="utf-8"))
+    prepare_run(template, folder, config)
+    project = Project.open(folder)
+    try:
+        loop = Loop(project, progress=False, log=log)
+        result = loop.run()
+        if result.stop_reason is None:
+            raise CurateError(f"{folder}: the loop stopped waiting for expert labels; the sweep needs the simulated "
+                              "oracle")
+        splits = project.store.splits()
+        test_ids = sorted(i for i, s in splits.items() if s == "test")
+        pos = np.array([project.position[i] for i in test_ids], dtype=np.int64)
+        gold_col = np.array([loop.labels.index(loop.gold[i]) for i in test_ids])
+        last = result.metrics[-1]
+        if result.final:
+            fig = result.final
+            model = load_student(loop.final_dir / "model", loop.labels, loop.config.student,
+                                 texts=project.texts, embeddings=loop.embeddings())
+            proba = model.predict_proba(pos, progress=False)
+        else:
+            fig = last
+            proba = loop.stored_scores(last["round"])[pos]
+        pred = loop.predicted_index(proba, fig["threshold"])
+        annotations = project.store.annotations()
+        weak = next((r["info"] for r in project.store.step_records() if r["step"] == "weak"), None) or {}
+        gold_of_labelled = [loop.gold[a["item_id"]] for a in annotations]
+        out = {
+            "kappa": fig["kappa_test"]["kappa"], "kappa_low": fig["kappa_test"].get("low"),
+            "kappa_high": fig["kappa_test"].get("high"), "auroc": fig.get("auroc_test"),
+            "accuracy": float(np.mean(pred == gold_col)) if pos.size else None,
+            "model": "final" if result.final else f"round {last['round']}",
+            "expert_labels": len(annotations), "expert_items": len({a["item_id"] for a in annotations}),
+            "weak_labels": int(weak.get("weak_labels", 0)), "weak_cost": float(weak.get("cost", 0.0)),
+            "cost": round(len(annotations) * config.cost.expert_label + float(weak.get("cost", 0.0)), 6),
+            "round0_kappa": result.metrics[0]["kappa_test"]["kappa"], "round0_model": result.metrics[0]["model"],
+            "crowd_gold_kappa_test": (result.metrics[0].get("crowd_gold_kappa_test") or {}).get("kappa"),
+            "expert_gold_kappa": (cohen_kappa([a["label"] for a in annotations], gold_of_labelled)
+                                  if annotations else None),
+            "stop_reason": result.stop_reason,
+            "seconds": float(sum(r["seconds"] for r in project.store.step_records())),
+        }
+    finally:
+        project.store.close()
+    out = _clean(out)
+    tmp = done.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=1, allow_nan=False), encoding="utf-8")
+    tmp.replace(done)  # first: a run cut off while its models are deleted is still read back
+    if not keep_models:
+        for model_dir in (folder / "rounds").glob("*/model"):
+            shutil.rmtree(model_dir, ignore_errors=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- analysis
@@ -505,7 +354,8 @@ def regimes(cells: list[dict], metric: str = "kappa") -> list[dict[str, Any]]:
     """Per (weak source, w, budget): the best cell and the regime (Mallen & Belrose 2024).
 
     quantity-dominant: the best mean ``metric`` is at share 1 (all weak); quality-dominant: at share 0 (all expert);
-    mixed: an interior share beats both ends. Ties go to the end (the simpler purchase).
+    mixed: an interior share beats both ends. Ties go to the end (the simpler purchase). A grid with neither
+    share 0 nor share 1 has no regime (``"n/a (no share 0 or 1)"``).
     """
     rows = []
     for (source, w, budget), cs in _group(cells).items():
@@ -513,7 +363,9 @@ def regimes(cells: list[dict], metric: str = "kappa") -> list[dict[str, Any]]:
         interior = [c for c in cs if 0 < c["share"] < 1]
         best_int = max(interior, key=lambda c: _mean(c, metric)) if interior else None
         best = max(cs, key=lambda c: (_mean(c, metric), c["share"] in (0, 1)))
-        if best_int is not None and _mean(best_int, metric) > max(ends.values()):
+        if max(ends.values()) == -math.inf:  # a grid without share 0 or 1: nothing to compare against
+            regime = "n/a (no share 0 or 1)"
+        elif best_int is not None and _mean(best_int, metric) > max(ends.values()):
             regime, best = "mixed", best_int
         else:
             regime = "quantity-dominant" if ends[1] >= ends[0] else "quality-dominant"
@@ -529,12 +381,12 @@ def pareto(cells: list[dict], metric: str = "kappa") -> list[dict]:
     """The cells on the Pareto frontier of mean ``metric`` against actual cost (log dollars).
 
     Cells are sorted by cost; a cell joins when its mean beats every strictly cheaper cell (among equal-cost cells,
-    the best one). Cells that share a computation count once.
+    the best one). Cells that share a run count once.
     """
     seen, uniq = set(), []
     for c in sorted(cells, key=lambda c: (c["cost"], -_mean(c, metric))):
-        if c["job"] not in seen:
-            seen.add(c["job"])
+        if c["run"] not in seen:
+            seen.add(c["run"])
             uniq.append(c)
     front, best = [], -math.inf
     i = 0
@@ -549,6 +401,14 @@ def pareto(cells: list[dict], metric: str = "kappa") -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------ reporting
+def _cell(a: dict | None, interval: bool = True) -> str:
+    if not a or a.get("mean") is None:
+        return "-"
+    if interval and a.get("low") is not None:
+        return f"{a['mean']:.2f} [{a['low']:.2f}, {a['high']:.2f}]"
+    return f"{a['mean']:.2f}"
+
+
 def _fmt_share(s: float) -> str:
     return f"{s:g}"
 
@@ -563,8 +423,15 @@ def _best_by_method(cs: list[dict], method: str, metric: str) -> dict | None:
 
 
 SEQUENTIAL_ONLY = ("expert-only", "weak-only", "sequential")  # the conservative regime: fewest comparisons
-COMPARISONS = (("sequential+boundary-pairs", "sequential+uncertainty"), ("sequential+boundary-pairs", "sequential"),
-               ("sequential+uncertainty", "sequential"), ("few-shot sequential", "sequential"))
+
+
+def _comparisons(methods: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs compared in the findings: each pair of query-strategy variants (later against earlier in the reversed
+    list, so ``sequential+boundary-pairs`` against ``sequential+uncertainty``), then each variant against plain
+    ``sequential``."""
+    variants = [m for m in methods if m.startswith("sequential+")]
+    pairs = [(a, b) for i, a in enumerate(reversed(variants)) for b in list(reversed(variants))[i + 1:]]
+    return pairs + [(m, "sequential") for m in variants if "sequential" in methods]
 
 
 def _compare(cells: list[dict], method: str, other: str) -> str | None:
@@ -575,7 +442,7 @@ def _compare(cells: list[dict], method: str, other: str) -> str | None:
         if c["method"] != method or not 0 < c["share"] < 1:
             continue
         o = idx.get((other, c["weak_source"], c["w"], c["budget"], c["share"]))
-        if o is None or o["job"] == c["job"]:
+        if o is None or o["run"] == c["run"]:
             continue
         diff = _interval([x["kappa"] - y["kappa"] for x, y in zip(c["per_seed"], o["per_seed"])
                           if x["kappa"] is not None and y["kappa"] is not None])
@@ -597,7 +464,7 @@ def _compare(cells: list[dict], method: str, other: str) -> str | None:
 
 
 def _findings(res: dict) -> list[str]:
-    """Plain findings: regimes and best methods per weak source at the main price, then method comparisons."""
+    """Plain findings: the regime and best method per weak source and price, then method comparisons."""
     s, cells = res["settings"], res["cells"]
     lines = []
     reg = {(r["weak_source"], r["w"], r["budget"]): r for r in res["regimes"]}
@@ -605,23 +472,19 @@ def _findings(res: dict) -> list[str]:
         for w in s["prices"]:
             parts = [f"${b}: {reg[(source, w, b)]['regime']} (best {reg[(source, w, b)]['best']['method']} at share "
                      f"{_fmt_share(reg[(source, w, b)]['best']['share'])}, kappa "
-                     f"{reg[(source, w, b)]['best']['kappa']['mean']:.2f})" for b in s["budgets"]]
+                     f"{_cell(reg[(source, w, b)]['best']['kappa'], False)})" for b in s["budgets"]]
             lines.append(f"- weak source '{source}', w = ${w:g}: " + "; ".join(parts) + ".")
-    lines.append("- Accuracy is a weak yardstick here: the loss is class-balanced and the threshold 0.5, so heads predict "
-                 "many positives and most cells score below the all-negative accuracy (1 - test positive share); "
-                 "kappa is the primary metric, as in the project (METHOD.md section 1, step 9).")
-    lines.append("- Caveat: the regime over all methods takes the best of about 30 interior cells against 2-3 end cells, "
-                 "each a mean of few seeds with wide intervals, so it leans to 'mixed' (winner's curse); the "
-                 "'sequential SFT only' column (expert only, weak only, plain sequential) compares fewer cells.")
-    for method, other in COMPARISONS:
-        if method in s["methods"] and other in s["methods"]:
-            line = _compare(cells, method, other)
-            if line:
-                lines.append(line)
-    b, q = res["baselines"]["scout_zero_training"], {k: v["mean"] for k, v in res["label_quality"].items()}
-    lines.append(f"- For scale: the scout alone (no training) has test kappa {b['kappa']:.2f}, accuracy "
-                 f"{b['accuracy']:.2f}; on the pool, crowd-gold kappa {q['crowd_gold_kappa_pool']:.2f}, scout-gold "
-                 f"{q['scout_gold_kappa_pool']:.2f}, expert-gold {q['expert_gold_kappa_pool']:.2f}.")
+    lines.append("- Caveat: the regime over all methods takes the best of many interior cells against 2-3 end cells, "
+                 "each a mean of few seeds, so it leans to 'mixed' (winner's curse); the 'sequential SFT only' column "
+                 "(expert only, weak only, plain sequential) compares fewer cells.")
+    for method, other in _comparisons(s["methods"]):
+        line = _compare(cells, method, other)
+        if line:
+            lines.append(line)
+    q = {k: v["mean"] for k, v in res["label_quality"].items() if v.get("mean") is not None}
+    if q:
+        lines.append("- For scale (test split, means over seeds): " + ", ".join(
+            f"{k.replace('_', ' ')} {v:.2f}" for k, v in q.items()) + ".")
     return lines
 
 
@@ -629,24 +492,25 @@ def _write_md(res: dict, path: Path) -> None:
     s = res["settings"]
     cells = res["cells"]
     m = res["machine"]
+    student = (f"the fine-tuned {s['config']['student']['model']}" if s["student"] == "finetune"
+               else "the proxy student (logistic regression on the frozen embeddings)")
     lines = [
-        "# Cost sweep: label quantity versus quality (Webis Clickbait 2017)", "",
-        f"Mallen & Belrose 2024 (METHOD.md section 2) on a proxy student: a linear head on frozen all-MiniLM-L6-v2 "
-        f"embeddings trained with AdamW (not the fine-tuned transformer). {s['n_items']} items, fixed test split of "
-        f"{s['n_test']} (seed {TEST_SEED}), pool {s['n_pool']}; {s['seeds']} seed(s); expert label $1, weak label "
-        f"$w; {'QUICK MODE; ' if s['quick'] else ''}run {res['date']} in {res['elapsed_s']:.0f} s.", "",
+        f"# Cost sweep: label quantity versus quality ({res['title']})", "",
+        f"Mallen & Belrose 2024 (METHOD.md section 2) through the real loop (curate.loop.Loop) with {student}. "
+        f"{s['n_items']} items, fixed test split of {s['n_test']} (loop.split_seed {s['split_seed']}), pool "
+        f"{s['n_pool']}; {s['seeds']} seed(s); expert label $1, weak label $w; precision {s['precision']}; "
+        f"{'QUICK MODE; ' if s['quick'] else ''}written {res['date']}, {res['elapsed_s']:.0f} s.", "",
         f"Command: `{res['command']}`", "",
-        f"Machine: {m['cpu_model']}, {m['cpus_usable']} usable cores, load average at end "
+        f"Machine: {m['cpu_model']}, {m['cores_usable']} usable cores, load average at end "
         f"{', '.join(f'{x:.1f}' for x in m['load_average_at_end'])}; torch {m['torch']}.", "",
         f"Settings: budgets {s['budgets']}, weak shares {s['shares']}, prices {s['prices']}, weak sources "
-        f"{s['weak_sources']}, methods {s['methods']}, expert kappa {s['expert_kappa']}. Student: "
-        f"`{json.dumps(s['student'])}`.", "",
-        f"Timing: {res['timing']['heads_trained']} head trainings in {res['timing']['training_s']:.0f} s "
-        f"(batched; {res['timing']['ms_per_head']:.0f} ms per head on average), selection "
-        f"{res['timing']['selection_s']:.0f} s, few-shot embeddings {res['timing'].get('fewshot_embedding_s', 0):.0f} "
-        f"s; {len(cells)} cells from {res['timing']['distinct_jobs']} distinct computations per seed.", "",
-        "Label quality on the pool (means over seeds): " + ", ".join(
-            f"{k.replace('_pool', '')} {v['mean']:.2f}" for k, v in res["label_quality"].items()) + ".", "",
+        f"{s['weak_sources']}, methods {s['methods']}, expert kappa {s['expert_kappa']}, bootstrap {s['bootstrap']}.",
+        "",
+        f"Runs: {len(cells)} cells from {res['timing']['distinct_runs']} distinct loop runs per seed "
+        f"({res['timing']['runs_total']} in all, {res['timing']['runs_reused']} read back from finished run "
+        f"projects); the runs' recorded steps took {res['timing']['run_seconds_total'] / 60:.1f} min.", "",
+        "Label quality (test split, means over seeds): " + (", ".join(
+            f"{k.replace('_', ' ')} {_cell(v, False)}" for k, v in res["label_quality"].items()) or "-") + ".", "",
         "Cells: mean test kappa against gold over seeds [95 % Student-t interval]; 'capped at N' marks a cell whose "
         "weak labels were capped at the pool.", "",
     ]
@@ -669,8 +533,7 @@ def _write_md(res: dict, path: Path) -> None:
                              f"{_cell(a['accuracy'], False)} | {_cell(a['auroc'], False)} | "
                              f"{reg_acc[(source, w, b)]['regime']} | "
                              f"{reg_seq[(source, w, b)]['regime'] if (source, w, b) in reg_seq else '-'} |")
-            lines += ["", "Kappa by method and weak share (means; share 0 of the sequential variants = expert only, share 1 = "
-                      "weak only):", "",
+            lines += ["", "Kappa by method and weak share (means; share 1 of the sequential methods = weak only):", "",
                       "| method | budget | " + " | ".join(_fmt_share(x) for x in s["shares"]) + " |",
                       "|---|---|" + "---|" * len(s["shares"])]
             for method in s["methods"]:
@@ -700,9 +563,9 @@ def _write_md(res: dict, path: Path) -> None:
             f"${b} {reg[(source, main_w, b)]['regime']}" for b in s["budgets"]) + ".", ""]
     lines += ["## Findings", ""] + res["findings"] + [""]
     lines += ["## Settings and rules", ""] + [f"- {n}" for n in res["notes"]]
-    lines += [f"- Boundary-pairs parameters (SelectionConfig defaults): `{json.dumps(s['selection'])}`",
-              f"- Few-shot format: `{s['fewshot_format']}`; demonstrations per seed in label_quality_per_seed "
-              "(results.json).", ""]
+    lines += ["", "Settings of the first run (the others differ in student.weak_labels, student.weak_items, "
+              "selection.strategy, selection.cold_start, loop.rounds, loop.budget, loop.seed and cost):", "",
+              "```json", json.dumps(s["config"], indent=1), "```", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -718,9 +581,9 @@ def _plot(res: dict, path: Path, metric: str = "kappa") -> None:
 
     s = res["settings"]
     sources, prices = s["weak_sources"], s["prices"]
-    fig, axes = plt.subplots(len(sources), len(prices), figsize=(5.2 * len(prices), 4.2 * len(sources)),
+    fig, axes = plt.subplots(len(sources), len(prices), figsize=(5.2 * len(prices) + 1.5, 4.2 * len(sources)),
                              squeeze=False, sharey=True)
-    colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = dict(zip(s["methods"], plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for r, source in enumerate(sources):
         for c, w in enumerate(prices):
             ax = axes[r][c]
@@ -739,8 +602,8 @@ def _plot(res: dict, path: Path, metric: str = "kappa") -> None:
             ax.grid(alpha=0.3, which="both")
             if r == 0 and c == 0:
                 ax.legend(fontsize=7)
-    fig.suptitle(f"Cost sweep ({metric}), linear proxy student; expert label \\$1, weak label \\$w; Pareto frontier "
-                 "in black", fontsize=10)
+    fig.suptitle(f"Cost sweep ({metric}), {s['student']} student through the loop; expert label \\$1, weak label "
+                 "\\$w; Pareto frontier in black", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -748,130 +611,141 @@ def _plot(res: dict, path: Path, metric: str = "kappa") -> None:
 
 # ------------------------------------------------------------------------------------------------- the entry
 def run_cost_sweep(
-    data: Path = DEFAULT_DATA,
-    out: Path = REPO / "benchmarks" / "results" / "cost_sweep",
+    template: Path,
+    out: Path,
     *,
-    seeds: int | None = None,
-    budgets: Sequence[int] = BUDGETS,
+    seeds: int = 3,
+    budgets: Sequence[float] = BUDGETS,
     shares: Sequence[float] = SHARES,
     prices: Sequence[float] = PRICES,
     weak_sources: Sequence[str] = WEAK_SOURCES,
     methods: Sequence[str] = METHODS,
-    test_fraction: float = 0.2,
+    student: str = "proxy",
+    split_seed: int = 0,
+    expert_kappa: float = 0.8,
+    bootstrap: int = 200,
+    work: Path | None = None,
+    keep_models: bool = False,
     quick: bool = False,
-    progress: bool = True,
+    title: str | None = None,
     command: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = lambda s: None,
 ) -> dict:
-    """Run the cost sweep and write ``results.json``, ``results.md``, ``pareto_kappa.png``, ``pareto_accuracy.png``
-    and the embedding caches (``embeddings.npy``/``.json`` and ``fewshot_seed{seed}/embeddings.npy``/``.json``,
-    float16) into ``out``.
+    """Run every cell of the sweep through the loop on the template's pool and write the results.
 
     Args:
-        data: Webis Clickbait 2017 JSONL (id, text, judgments, truth_mean, label).
-        seeds: seeds ``0 .. seeds-1`` (expert noise, crowd draw, item orders, demonstrations, minibatches);
-            default 3, or 1 in quick mode.
+        template: a project made by ``curate init`` (its pool, task, scout, student and ``[selection]`` settings are
+            used; its own rounds are not touched). Its embeddings are computed here once if missing.
+        out: the results folder (``results.json``, ``results.md``, ``pareto_kappa.png``, ``pareto_accuracy.png``).
+        seeds: seeds ``0 .. seeds - 1`` (the weak items, the crowd draw, the simulated experts, the selection and
+            the training vary; the test split is fixed by ``split_seed``).
         budgets: dollars; an expert label costs $1.
-        shares: weak shares of the budget in [0, 1].
+        shares: weak shares of the budget, in [0, 1].
         prices: dollars per weak label.
-        weak_sources: ``crowd`` and/or ``scout``.
-        methods: a subset of :data:`METHODS`.
-        quick: the first 3,000 items, budgets (16, 64, 256), shares (0, 0.2, 0.6, 1), one seed unless ``seeds``
-            is given.
-        command: recorded in the results (default: this call's repr).
+        weak_sources: ``crowd`` (needs the template's crowd column) and/or ``scout``.
+        methods: see the module docstring.
+        student: ``"proxy"`` (seconds per run) or ``"finetune"``.
+        work: where the run projects live (default ``out/runs``); a rerun takes every finished run from there.
+        keep_models: keep every run's saved students (default: deleted once the run is measured).
+        quick: only marks the results as a quick run (the command line's ``--quick`` picks the small grid,
+            :data:`QUICK`).
 
     Returns:
         The results dict written to ``results.json``.
 
     Raises:
-        CurateError: ``data`` is not a file.
-        ValueError: an unknown method or weak source, a share outside [0, 1], a non-positive budget or price.
+        CurateError: the template has no gold column, or a crowd weak source without a crowd column; a run folder
+            made with other settings.
+        ValueError: a grid :func:`check_grid` refuses.
     """
+    from curate.loop import Loop
+    from curate.project import Project
+
     t_start = time.perf_counter()
-    import_faiss().omp_set_num_threads(STUDENT["faiss_threads"])
-    if quick:
-        budgets, shares = QUICK["budgets"], QUICK["shares"]
-    seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else 3)
-    budgets = tuple(sorted(int(b) for b in budgets))
-    shares = tuple(sorted(float(x) for x in shares))
-    prices = tuple(sorted((float(p) for p in prices), reverse=True))
-    bad = [m for m in methods if m not in METHODS] + [w for w in weak_sources if w not in WEAK_SOURCES]
-    if bad or not methods or not weak_sources:
-        raise ValueError(f"unknown methods/weak sources {bad}; known: {', '.join(METHODS + WEAK_SOURCES)}")
-    if any(not 0 <= x <= 1 for x in shares) or any(b <= 0 for b in budgets) or any(p <= 0 for p in prices):
-        raise ValueError("shares must lie in [0, 1]; budgets and prices must be positive")
-    if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
-    if not Path(data).is_file():
-        raise CurateError(f"{data}: the Webis Clickbait 2017 JSONL was not found (pass --data)")
-    methods = tuple(m for m in METHODS if m in methods)
-    weak_sources = tuple(w for w in WEAK_SOURCES if w in weak_sources)
+    grid = check_grid(seeds=seeds, budgets=budgets, shares=shares, prices=prices, weak_sources=weak_sources,
+                      methods=methods, student=student)
+    tpl = Project.open(template)
+    base = tpl.config
+    if not base.task.gold_field:
+        raise CurateError(f"{template}: the cost sweep needs a gold column (--gold-field) for the simulated experts "
+                          "and the test split")
+    if "crowd" in grid["weak_sources"] and not base.task.crowd_field:
+        raise CurateError(f"{template}: the weak source 'crowd' needs a crowd column (--crowd-field); or give "
+                          "--weak-sources scout")
+    loop0 = Loop(tpl, progress=progress, log=log)
+    precision = loop0.pin_precision()
+    loop0.embeddings()
+    n_items = len(tpl.ids)
+    n_test = int(round(base.loop.test_fraction * n_items))  # the loop's split_test
+    pool_size = n_items - n_test
+    tpl.store.close()
     out = Path(out)
+    work = Path(work) if work else out / "runs"
     out.mkdir(parents=True, exist_ok=True)
-    d = _load(data, QUICK["items"] if quick else None)
-    emb = np.asarray(cached_embeddings(out, d["ids"], d["texts"], model=BUNDLED_MODEL, progress=progress),
-                     dtype=np.float32)
-    timing: dict[str, float] = {"embedding_s": time.perf_counter() - t_start}
-    perm = np.random.default_rng(TEST_SEED).permutation(len(d["ids"]))  # label_efficiency's split
-    n_test = int(round(test_fraction * len(perm)))
-    test, pool = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-    gold = d["majority"]
-    prior = max(0.05, round(float(gold[pool].mean()) / 0.05) * 0.05)
-    scout = _scout(LABELS, emb[pool], prior)
-    scout_label = np.zeros(len(gold), bool)
-    scout_label[pool] = scout.proba_from_embeddings(emb[pool])[:, 1] >= 0.5
-    scout_test = _eval(gold[test], scout.proba_from_embeddings(emb[test])[:, 1])
-    cells = _make_cells(methods, weak_sources, prices, budgets, shares, int(pool.size))
-    jobs = {c["job"] for c in cells}
-    if "scout" not in weak_sources:
-        scout_label[:] = False
-    per_seed: list[dict] = [{} for _ in range(seeds)]
-    diags: list[dict] = [{} for _ in range(seeds)]
-    total = seeds * sum(len(a) + len(b) for a, b in (_stages(jobs, f) for f in ("plain", "fewshot")))
-    with progress_callback("cost sweep", total=total, enabled=progress) as advance:
-        for feat in ("plain", "fewshot"):  # the few-shot embeddings (slowest to build) last
-            for seed in range(seeds):
-                r, diag = _run_seed(seed, d=d, emb=emb, pool=pool, test=test, scout_label=scout_label, jobs=jobs,
-                                    feat=feat, out=out, progress=progress, advance=advance, timing=timing)
-                per_seed[seed].update(r)
-                diags[seed].update(diag)
+    cells = make_cells(grid["methods"], grid["weak_sources"], grid["prices"], grid["budgets"], grid["shares"],
+                       pool_size)
+    runs = {c["run"]: c for c in cells}  # one representative cell per run
+    config_of = {key: [_cell_config(base, c, seed=seed, split_seed=split_seed, student=student, precision=precision,
+                                    expert_kappa=expert_kappa, bootstrap=bootstrap) for seed in range(seeds)]
+                 for key, c in runs.items()}
+    measured: dict[tuple[str, int], dict] = {}
+    reused = 0
+    with progress_callback("cost sweep", total=len(runs) * seeds, enabled=progress) as advance:
+        for seed in range(seeds):
+            for key in runs:
+                folder = work / f"seed{seed}" / key
+                was_done = (folder / CELL_FILE).is_file()
+                r = run_cell(template, folder, config_of[key][seed], keep_models=keep_models)
+                reused += was_done
+                measured[key, seed] = r
+                if not was_done:
+                    log(f"[{key} seed {seed}] test kappa {r['kappa']:.3f} ({r['model']}); {r['expert_labels']} "
+                        f"expert + {r['weak_labels']} weak labels, ${r['cost']:,.2f}; {r['seconds']:.1f} s")
+                advance(1)
     for c in cells:
-        c["job"] = _key(c["job"])
-        c["per_seed"] = [r[c["job"]] for r in per_seed]
-        c["aggregate"] = _aggregate(c["per_seed"])
+        c["per_seed"] = [{"seed": seed, **measured[c["run"], seed]} for seed in range(seeds)]
+        c["aggregate"] = {k: _interval([r[k] for r in c["per_seed"]]) for k in ("kappa", "accuracy", "auroc")}
+    quality: dict[str, list] = {"crowd_gold_kappa_test": [], "scout_gold_kappa_test": [], "expert_gold_kappa": []}
+    for seed in range(seeds):
+        rs = [measured[k, seed] for k in runs]
+        crowd = [r["crowd_gold_kappa_test"] for r in rs if r["crowd_gold_kappa_test"] is not None]
+        scout = [r["round0_kappa"] for r in rs if r["round0_model"] == "scout"]
+        expert = [r["expert_gold_kappa"] for r in rs if r["expert_gold_kappa"] is not None]
+        quality["crowd_gold_kappa_test"].append(crowd[0] if crowd else None)
+        quality["scout_gold_kappa_test"].append(scout[0] if scout else None)
+        quality["expert_gold_kappa"].append(float(np.mean(expert)) if expert else None)
     import sklearn
 
-    timing["distinct_jobs"] = len(jobs)
-    timing["ms_per_head"] = 1000 * timing["training_s"] / max(1, timing["heads_trained"])
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else ""
+    first = next(iter(config_of.values()))[0]
     res = {
         "experiment": "cost_sweep",
-        "command": command or (f"run_cost_sweep({str(data)!r}, {str(out)!r}, seeds={seeds}, budgets={budgets}, "
-                               f"shares={shares}, prices={prices}, weak_sources={weak_sources}, "
-                               f"methods={methods}, quick={quick})"),
+        "title": title or f"{base.task.positive} vs rest, {Path(base.task.source).name}",
+        "command": command or f"run_cost_sweep({str(template)!r}, {str(out)!r}, ...)",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_model": cpu, "platform": platform.platform(), "python": platform.python_version(),
-                    "cpus_usable": len(os.sched_getaffinity(0)), "load_average_at_end": list(os.getloadavg()),
-                    "numpy": np.__version__, "torch": torch.__version__, "sklearn": sklearn.__version__},
+        "machine": {**_machine(precision), "sklearn": sklearn.__version__},
         "elapsed_s": time.perf_counter() - t_start,
-        "timing": timing,
-        "settings": {"data": str(data), "n_items": len(d["ids"]), "n_test": int(test.size), "n_pool": int(pool.size),
-                     "test_split_seed": TEST_SEED, "test_fraction": test_fraction, "seeds": seeds,
-                     "budgets": list(budgets), "shares": list(shares), "prices": list(prices),
-                     "weak_sources": list(weak_sources), "methods": list(methods), "quick": quick,
-                     "expert_kappa": EXPERT_KAPPA, "experts_per_item": 1, "embedding_model": BUNDLED_MODEL,
-                     "student": STUDENT, "fewshot_format": FEWSHOT_FORMAT, "scout_prior": prior,
-                     "selection": SelectionConfig().params("boundary-pairs"),
+        "timing": {"distinct_runs": len(runs), "runs_total": len(measured), "runs_reused": int(reused),
+                   "run_seconds_total": float(sum(r["seconds"] for r in measured.values()))},
+        "settings": {"template": str(template), "pool": base.task.source, "n_items": n_items, "n_test": n_test,
+                     "n_pool": pool_size, "labels": base.task.labels, "positive": base.task.positive,
+                     "gold_field": base.task.gold_field, "crowd_field": base.task.crowd_field,
+                     "split_seed": split_seed, "test_fraction": base.loop.test_fraction, "seeds": seeds,
+                     "budgets": list(grid["budgets"]), "shares": list(grid["shares"]), "prices": list(grid["prices"]),
+                     "weak_sources": list(grid["weak_sources"]), "methods": list(grid["methods"]),
+                     "student": student, "quick": quick, "expert_kappa": expert_kappa, "experts_per_item": 1,
+                     "expert_price": EXPERT_PRICE, "bootstrap": bootstrap, "precision": precision, "work": str(work),
+                     "method_selection": {m: (None if method_selection(m) is None else
+                                              {k: getattr(method_selection(m), k)
+                                               for k in ("strategy", "cold_start", "defaults")})
+                                          for m in grid["methods"]},
+                     "config": first.model_dump(mode="json"),
                      "interval": "95 % Student-t over seeds"},
         "notes": NOTES,
-        "baselines": {"scout_zero_training": scout_test},
-        "label_quality": _aggregate([{k: v for k, v in g.items() if k != "demos"} for g in diags]),
-        "label_quality_per_seed": diags,
+        "label_quality": {k: _interval(v) for k, v in quality.items()},
         "cells": cells,
     }
-    res = _clean(res)
-    write_report(res, out)
-    return res
+    return write_report(_clean(res), out)
 
 
 def write_report(res: dict, out: Path) -> dict:
@@ -879,6 +753,9 @@ def write_report(res: dict, out: Path) -> dict:
     write ``results.json``, ``results.md``, ``pareto_kappa.png`` and ``pareto_accuracy.png`` into ``out``.
 
     ``write_report(json.loads((out / "results.json").read_text()), out)`` re-renders a finished run.
+
+    Returns:
+        ``res`` with ``regimes``, ``regimes_accuracy``, ``regimes_sequential``, ``pareto`` and ``findings``.
     """
     out = Path(out)
     res["regimes"] = _clean(regimes(res["cells"], "kappa"))
@@ -895,34 +772,3 @@ def write_report(res: dict, out: Path) -> dict:
     _plot(res, out / "pareto_kappa.png", "kappa")
     _plot(res, out / "pareto_accuracy.png", "accuracy")
     return res
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m curate.experiments.cost_sweep [options]``."""
-    ap = argparse.ArgumentParser(prog="python -m curate.experiments.cost_sweep", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Webis Clickbait 2017 JSONL")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cost_sweep")
-    ap.add_argument("--seeds", type=int, default=None, help="default 3 (1 with --quick)")
-    ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="comma-separated dollars")
-    ap.add_argument("--shares", default=",".join(f"{x:g}" for x in SHARES), help="comma-separated weak shares")
-    ap.add_argument("--prices", default=",".join(f"{x:g}" for x in PRICES), help="comma-separated $ per weak label")
-    ap.add_argument("--weak-sources", default=",".join(WEAK_SOURCES))
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--quick", action="store_true",
-                    help="3,000 items, budgets 16,64,256, shares 0,0.2,0.6,1, one seed unless --seeds")
-    ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
-    args = ap.parse_args(argv)
-    split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
-    res = run_cost_sweep(
-        args.data, args.out, seeds=args.seeds, budgets=tuple(int(b) for b in split(args.budgets)),
-        shares=tuple(float(x) for x in split(args.shares)), prices=tuple(float(x) for x in split(args.prices)),
-        weak_sources=split(args.weak_sources), methods=split(args.methods), quick=args.quick,
-        progress=args.progress,
-        command="python -m curate.experiments.cost_sweep " + " ".join(sys.argv[1:] if argv is None else argv))
-    print(f"wrote {args.out}/results.json, results.md, pareto_kappa.png, pareto_accuracy.png "
-          f"in {res['elapsed_s']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
