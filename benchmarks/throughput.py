@@ -99,7 +99,7 @@ class Plan:
 
 
 FULL = Plan(rate_texts=None, pool_sizes=(100_000, 1_000_000), round_items=None, presentations=None)
-QUICK = Plan(rate_texts=2_000, pool_sizes=(20_000,), round_items=1_000, presentations=64)
+QUICK = Plan(rate_texts=600, pool_sizes=(20_000,), round_items=600, presentations=32)
 
 
 def log(message: str) -> None:

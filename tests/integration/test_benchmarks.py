@@ -61,7 +61,7 @@ def test_json_has_every_section_and_finite_positive_figures(quick):
     rates = {(r["stage"], r["precision"]): r for r in result["rates"]}
     assert set(rates) == {(s, p) for s in ("embedding", "scoring") for p in ("fp32", "bf16")}
     for r in rates.values():
-        assert r["texts"] == 2000
+        assert r["texts"] == 600
         assert r["items_per_s"] > 0 and r["gflop_per_s"] > 0 and r["fraction_of_peak"] > 0
 
     selection = {(r["strategy"], r["n_items"]): r for r in result["selection"]}
@@ -72,7 +72,7 @@ def test_json_has_every_section_and_finite_positive_figures(quick):
         assert r["bytes_floor"] > 0
 
     rnd = result["round"]
-    assert rnd["pool_items"] == 1000 and rnd["presentations"] == 64
+    assert rnd["pool_items"] == 600 and rnd["presentations"] == 32
     assert {s["step"] for s in rnd["stages"]} == STAGES
     assert all(s["seconds"] >= 0 for s in rnd["stages"]) and rnd["round_seconds"] > 0
     assert rnd["embedding"]["seconds"] > 0 and rnd["embedding"]["fraction_of_limit"] > 0
