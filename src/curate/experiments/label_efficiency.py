@@ -7,6 +7,9 @@ precision, test split (``loop.split_seed``), simulated experts and student. A co
 - ``STRATEGY``: expert labels chosen by that query strategy (``uncertainty``, ``random``, ``cluster-margin``, ...)
   with the template's other ``[selection]`` settings; ``STRATEGY@COLD``: a cold-start strategy for the first round
   (``cluster-margin@typiclust``); ``default``: every ``[selection]`` setting at curate's default;
+  ``STRATEGY@COLD:SHARE`` / ``default:SHARE`` / ``default@COLD:SHARE``: the cold start chooses only that share of the
+  first round (``selection.cold_start_share``, 0 < SHARE <= 1), the strategy the rest (``default@typiclust:0.5``);
+  without ``:SHARE`` the share is the template's (``default``: curate's default);
 - ``...+crowd`` / ``...+scout``: a weak stage first (sequential SFT on one crowd judgment per pool item, or on the
   scout's own predictions, free), then the expert rounds from the weak-stage model;
 - ``...+self``: the final model self-trained (``loop.final_self_training``: it labels the pool, a new student learns
@@ -63,13 +66,16 @@ class Condition:
     rounds_override: int | None = None  # 0 for the all-label baselines
     defaults: bool = False  # "default": every [selection] setting at curate's default, not the template's
     self_training: bool = False  # "+self": the final model self-trained (loop.final_self_training)
+    cold_start_share: float | None = None  # ":SHARE": selection.cold_start_share; None: the template's (or default's)
 
     @classmethod
     def parse(cls, name: str) -> "Condition":
-        """Parse ``STRATEGY[@COLD][+WEAK][+self]``, ``default[+WEAK][+self]`` or an all-label baseline.
+        """Parse ``STRATEGY[@COLD[:SHARE]][+WEAK][+self]``, ``default[@COLD][:SHARE][+WEAK][+self]`` or an
+        all-label baseline.
 
         Raises:
-            ValueError: an unknown strategy, cold start or weak source (the message lists the known ones).
+            ValueError: an unknown strategy, cold start or weak source (the message lists the known ones), or a
+                share that is not a number in (0, 1] or comes without a cold start.
         """
         from curate.select import STRATEGIES
 
@@ -82,7 +88,16 @@ class Condition:
         if len(weaks) > 1 or weak not in ("none", *WEAK_SOURCES) or suffixes.count("self") > 1:
             raise ValueError(f"condition {name!r}: unknown weak source {'+'.join(weaks)!r}; known: "
                              f"{', '.join(WEAK_SOURCES)} (and +self, the self-trained final model)")
+        base, colon, share_text = base.partition(":")
         strategy, _, cold = base.partition("@")
+        share = None
+        if colon:
+            try:
+                share = float(share_text)
+            except ValueError:
+                share = None
+            if share is None or not 0 < share <= 1:
+                raise ValueError(f"condition {name!r}: cold-start share {share_text!r} must be a number in (0, 1]")
         defaults = SelectionConfig()
         is_default = strategy == "default"
         if is_default:
@@ -94,7 +109,10 @@ class Condition:
                              f"known: {', '.join(sorted(STRATEGIES))}, default")
         if cold not in known_cold:
             raise ValueError(f"condition {name!r}: unknown cold start {cold!r}; known: {', '.join(known_cold)}")
-        return cls(name, strategy, cold, weak, defaults=is_default, self_training=self_training)
+        if share is not None and cold == "none":
+            raise ValueError(f"condition {name!r}: a cold-start share needs a cold start (STRATEGY@COLD:SHARE)")
+        return cls(name, strategy, cold, weak, defaults=is_default, self_training=self_training,
+                   cold_start_share=share)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -141,6 +159,8 @@ def _run_config(base: ProjectConfig, cond: Condition, *, seed: int, split_seed: 
     if cond.defaults:
         data["selection"] = SelectionConfig(embedding_model=base.selection.embedding_model).model_dump(mode="json")
     data["selection"].update(strategy=cond.strategy, cold_start=cond.cold_start)
+    if cond.cold_start_share is not None:
+        data["selection"].update(cold_start_share=cond.cold_start_share)
     data["student"].update(kind=student, weak_labels=cond.weak, precision=precision)
     r = rounds if cond.rounds_override is None else cond.rounds_override
     # no early stop: the curves need every budget; no cross-validation: the test split scores the final model
@@ -408,8 +428,10 @@ def _settings(base: ProjectConfig, tpl, template: Path, conds: Sequence[Conditio
         "budgets": list(budgets), "round_size": round_size, "rounds": rounds, "student": student,
         "split_seed": split_seed, "expert_kappa": expert_kappa, "experts_per_item": base.oracle.experts_per_item,
         "bootstrap": bootstrap, "precision": precision,
-        "config": _run_config(base, conds[0], seed=0, split_seed=split_seed, rounds=rounds, round_size=round_size,
-                              student=student, precision=precision, expert_kappa=expert_kappa,
+        # the template's cold_start_share, not a ":SHARE" override of the first condition (its name records that)
+        "config": _run_config(base, dataclasses.replace(conds[0], cold_start_share=None), seed=0,
+                              split_seed=split_seed, rounds=rounds, round_size=round_size, student=student,
+                              precision=precision, expert_kappa=expert_kappa,
                               bootstrap=bootstrap).model_dump(mode="json"),
     }
 
@@ -610,7 +632,8 @@ def write_markdown(results: dict, path: Path) -> None:
             lines.append(f"- {cond}: round-1 student predicts one class in {one} of {len(r1)} seeds; the round-0 "
                          f"model was served instead of it in {served0}.")
     lines += ["", "Settings of the first condition's runs (the others differ in selection.strategy, "
-              "selection.cold_start, student.weak_labels and loop.seed):", "", "```json",
+              "selection.cold_start, selection.cold_start_share where a name gives :SHARE, student.weak_labels and "
+              "loop.seed):", "", "```json",
               json.dumps(s["config"], indent=1), "```", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 

@@ -1,0 +1,54 @@
+"""The label-efficiency condition grammar: ``STRATEGY@COLD:SHARE`` names the first round's cold-start share."""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.config import ProjectConfig, SelectionConfig, TaskConfig
+from curate.experiments.label_efficiency import Condition, _run_config
+
+
+TASK = {"labels": ["no", "yes"], "positive": "yes", "prompt": "a yes item", "gold_field": "label"}
+
+
+def _config(cond: Condition, base: ProjectConfig | None = None) -> ProjectConfig:
+    base = base or ProjectConfig(task=TaskConfig(**TASK))
+    return _run_config(base, cond, seed=0, split_seed=0, rounds=2, round_size=100, student="proxy",
+                       precision="fp32", expert_kappa=0.8, bootstrap=10)
+
+
+def test_share_suffix_sets_cold_start_share_only():
+    d = SelectionConfig()
+    c = Condition.parse("default@typiclust:0.5")
+    assert (c.strategy, c.cold_start, c.defaults, c.cold_start_share) == (d.strategy, "typiclust", True, 0.5)
+    assert Condition.parse("default:0.25") == Condition("default:0.25", d.strategy, d.cold_start, "none",
+                                                        defaults=True, cold_start_share=0.25)
+    c = Condition.parse("boundary-margin@typiclust:0.5+scout")
+    assert (c.strategy, c.cold_start, c.weak, c.defaults, c.cold_start_share) == (
+        "boundary-margin", "typiclust", "scout", False, 0.5)
+    sel = _config(Condition.parse("default@typiclust:0.5")).selection
+    assert sel.model_dump(exclude={"cold_start_share"}) == SelectionConfig().model_dump(exclude={"cold_start_share"})
+    assert sel.cold_start_share == 0.5
+    assert _config(Condition.parse("uncertainty@coreset:1")).selection.cold_start_share == 1.0
+
+
+def test_names_without_share_mean_what_they_meant():
+    assert Condition.parse("default").cold_start_share is None
+    assert Condition.parse("uncertainty@typiclust").cold_start_share is None
+    assert _config(Condition.parse("default")).selection == SelectionConfig()
+    # without :SHARE a non-default condition keeps the template's share
+    base = ProjectConfig.model_validate({"task": TASK, "selection": {"cold_start_share": 0.3}})
+    assert _config(Condition.parse("uncertainty@typiclust"), base).selection.cold_start_share == 0.3
+    assert _config(Condition.parse("default"), base).selection.cold_start_share == 1.0
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("default@typiclust:0", "must be a number in"), ("default@typiclust:1.5", "must be a number in"),
+    ("default@typiclust:-0.5", "must be a number in"), ("default@typiclust:half", "must be a number in"),
+    ("default@typiclust:", "must be a number in"), ("default@typiclust:nan", "must be a number in"),
+    ("uncertainty:0.5", "needs a cold start"), ("uncertainty@none:0.5", "needs a cold start"),
+])
+def test_bad_shares_give_one_line_errors(bad: str, match: str):
+    with pytest.raises(ValueError, match=match) as err:
+        Condition.parse(bad)
+    assert "\n" not in str(err.value)
