@@ -210,6 +210,7 @@ def run(
     cold_start: Optional[str] = typer.Option(None, "--cold-start", help="First-round strategy while nothing is labelled: typiclust (default), none, random, coreset."),
     weak_labels: Optional[str] = typer.Option(None, "--weak-labels", help="Weak stage before the expert rounds: none (default), crowd (the --crowd-field column), scout (the scout's predictions, free)."),
     self_training: Optional[bool] = typer.Option(None, "--self-training/--no-self-training", help="Self-train the final model (fine-tuned student): the model trained on every expert label labels the pool, a new student learns those soft labels, then the expert labels. Free (no label bought); slower by one pass over up to 20,000 pool items."),
+    final_recipe: Optional[str] = typer.Option(None, "--final-recipe", help="With a weak stage, how the final model uses the weak labels: sequential (default: start from the weak-stage model, then the expert labels) or mixed (one pass from the base weights over every weak label, the experts' votes replacing it on their items, each presented 4 times)."),
     student_kind: Optional[str] = typer.Option(None, "--student-kind", help="finetune (default: the transformer) or proxy (a head on the frozen embeddings, seconds per round)."),
     experts: Optional[int] = typer.Option(None, "--experts", help="Simulated experts per item (default 2)."),
     expert_kappa: Optional[float] = typer.Option(None, "--expert-kappa", help="Target expert-expert kappa (default 0.8)."),

@@ -319,6 +319,14 @@ class LoopConfig(_Strict):
     final_self_training: bool = Field(default=False, json_schema_extra=_setting(mutable=True,
                                                                                  cli="--self-training"))
     self_training_items: int = Field(default=20000, ge=1, json_schema_extra=_setting(mutable=True))
+    # How the final model uses a weak stage's labels (``student.weak_labels``): "sequential" starts from the
+    # weak-stage model and fine-tunes on the expert labels at ``student.after_weak_learning_rate`` (sequential SFT,
+    # Mallen & Belrose 2024); "mixed" trains once from the base weights on one set: every weak label, the experts'
+    # votes replacing it on the items they labelled, each expert item presented ``final_expert_weight`` times.
+    final_recipe: Literal["sequential", "mixed"] = Field(default="sequential",
+                                                         json_schema_extra=_setting(mutable=True,
+                                                                                    cli="--final-recipe"))
+    final_expert_weight: int = Field(default=4, ge=1, json_schema_extra=_setting(mutable=True))
 
 
 class CostConfig(_Strict):

@@ -718,9 +718,7 @@ class Loop:
         def fn():
             rng = step_rng(lc.seed, t, "final")
             targets = self.vote_targets(labelled)
-            init = self.weak_dir if self.config.student.weak_labels != "none" else None
-            student = self._new_student(init_from=init)
-            fit = student.fit(self._positions(labelled), targets, seed=lc.seed * 1000 + 998, progress=self.progress)
+            student, fit = self.fit_final_recipe(labelled, targets, seed=lc.seed * 1000 + 998, progress=self.progress)
             student.save(self.final_dir / "model")
             pi = self.config.task.positive_index
             sample = np.sort(step_rng(lc.seed, t, "cv").permutation(self.selectable)[:PRIOR_SAMPLE])
@@ -735,8 +733,9 @@ class Loop:
                     out.update(self._test_metrics(proba, thr, test_ids, rng))
                 return out
 
-            m: dict = {"model": "final (every expert label)", "round": t, "items": len(labelled), "fit": fit,
-                       **measured(student, rng)}
+            model = "final (every expert label)" if "mixed" not in fit else \
+                f"final (every expert label, mixed with {fit['mixed']['weak_labels']} weak labels)"
+            m: dict = {"model": model, "round": t, "items": len(labelled), "fit": fit, **measured(student, rng)}
             if lc.final_self_training and self.config.student.kind == "finetune":
                 teacher = {k: m.pop(k) for k in ("threshold", "fit", "kappa_test", "auroc_test") if k in m}
                 student, info = self.self_train(student, labelled, targets)
@@ -762,6 +761,39 @@ class Loop:
             return json.loads(json.dumps(m, default=_json_default))
 
         return self._timed_step(t, "final", fn)
+
+    def fit_final_recipe(self, labelled: list[str], targets: np.ndarray, *, seed: int,
+                         progress: bool) -> tuple[object, dict]:
+        """Train the final model's recipe on the expert-labelled items ``labelled`` with their ``(n, K)`` vote
+        ``targets`` (the final model, and each cross-validation fold).
+
+        Without a weak stage: from the base weights. With one (``student.weak_labels``), ``loop.final_recipe``:
+        ``"sequential"`` starts from the weak-stage model at ``student.after_weak_learning_rate`` (sequential SFT,
+        Mallen & Belrose 2024); ``"mixed"`` trains once from the base weights over one set, every weak label of
+        :meth:`weak_targets` with the experts' votes replacing it on the items they labelled, each expert item
+        presented ``loop.final_expert_weight`` times, in one pass (experts and crowd in one training set, as in
+        learning from crowds with gold-standard items upweighted; no stage can overwrite the other).
+
+        Returns:
+            The fitted student and its fit information (with ``"mixed": {"weak_labels", "expert_items",
+            "expert_weight"}`` for the mixed recipe).
+        """
+        lc, st = self.config.loop, self.config.student
+        lab = self._positions(labelled)
+        if st.weak_labels == "none" or lc.final_recipe == "sequential":
+            init = self.weak_dir if st.weak_labels != "none" else None
+            student = self._new_student(init_from=init)
+            return student, student.fit(lab, targets, seed=seed, progress=progress)
+        weak_pos, weak_tg, _ = self.weak_targets()
+        keep = ~np.isin(weak_pos, lab)
+        w = lc.final_expert_weight
+        positions = np.concatenate([weak_pos[keep]] + [lab] * w)
+        tg = np.concatenate([weak_tg[keep]] + [np.asarray(targets, dtype=np.float32)] * w)
+        n = int(positions.size)
+        student = self._new_student(settings=self._student_settings(presentations=n, min_epochs=1, max_epochs=1))
+        fit = student.fit(positions, tg, seed=seed, progress=progress)
+        fit["mixed"] = {"weak_labels": int(keep.sum()), "expert_items": int(lab.size), "expert_weight": w}
+        return student, fit
 
     def self_train(self, teacher, labelled: list[str], targets: np.ndarray) -> tuple[object, dict]:
         """Self-training of the final model (``loop.final_self_training``; Du et al. 2021, "Self-training Improves
@@ -810,16 +842,14 @@ class Loop:
         order = step_rng(lc.seed, t, "cv").permutation(len(groups))
         fold_of_group = {groups[g]: k % folds for k, g in enumerate(order)}
         fold = np.array([fold_of_group[group_of.get(i, (-1, k))] for k, i in enumerate(labelled)])
-        init = self.weak_dir if self.config.student.weak_labels != "none" else None
         pred: dict[str, str] = {}
         pi = self.config.task.positive_index
         for k in range(folds):
             train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
             if train.size == 0 or held.size == 0:
                 continue
-            student = self._new_student(init_from=init)
-            student.fit(self._positions([labelled[j] for j in train]), targets[train], seed=lc.seed * 1000 + 900 + k,
-                        progress=False)
+            student, _ = self.fit_final_recipe([labelled[j] for j in train], targets[train],
+                                               seed=lc.seed * 1000 + 900 + k, progress=False)
             thr = self.threshold_from_pool(student.predict_proba(sample, progress=False)[:, pi])
             proba = student.predict_proba(self._positions([labelled[j] for j in held]), progress=False)
             pred.update(zip([labelled[j] for j in held], self.predicted_labels(proba, thr)))

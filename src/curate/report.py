@@ -267,6 +267,11 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
         if "kappa_test" in final:
             parts.append(f"kappa vs gold on the test split {_fmt_ci(final['kappa_test'])}, AUROC "
                          f"{_fmt(final.get('auroc_test'))}")
+        mixed = (final.get("fit") or {}).get("mixed")
+        if mixed:
+            parts.insert(1, f"mixed with {mixed['weak_labels']:,} weak labels in one training set "
+                            f"(`loop.final_recipe = \"mixed\"`: the experts' votes replace the weak label on their "
+                            f"items, each expert item presented {mixed['expert_weight']} times)")
         teacher, st = final.get("teacher"), final.get("self_training") or {}
         if teacher:
             parts.insert(1, f"self-trained (`loop.final_self_training`: the model trained on the expert labels "

@@ -233,6 +233,26 @@ def test_proxy_loop_with_cold_start_weak_stage_serving_and_final_model(tmp_path)
     assert "## Final model" in text and "crowd weak labels at $0.10" in text and "| served |" in text
 
 
+def test_mixed_final_recipe_trains_weak_and_expert_labels_in_one_set(tmp_path):
+    """``--final-recipe mixed``: the final model (and each cross-validation fold) learns every crowd label with the
+    experts' votes in their place on the labelled items, each expert item presented 4 times."""
+    project = _make_project(tmp_path, "mixed")
+    proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--final-recipe", "mixed",
+                   "--test-fraction", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = json.loads((project / "rounds" / "final" / "metrics.json").read_text())
+    n = final["items"]
+    assert final["fit"]["mixed"] == {"weak_labels": N_ITEMS - n, "expert_items": n, "expert_weight": 4}
+    assert final["fit"]["examples"] == N_ITEMS - n + 4 * n
+    assert final["model"] == f"final (every expert label, mixed with {N_ITEMS - n} weak labels)"
+    assert final["cv"]["items"] == n and -1 <= final["cv"]["kappa"]["kappa"] <= 1
+    report = run_cli("report", project)
+    assert report.returncode == 0, report.stderr
+    assert f"mixed with {N_ITEMS - n:,} weak labels in one training set" in (project / "report" / "report.md").read_text()
+    bad = run_cli("run", project, "--final-recipe", "blend")
+    assert bad.returncode != 0 and "--final-recipe" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_final_model_is_cross_validated_without_a_test_split(tmp_path):
     project = _make_project(tmp_path, "no-test")
     proc = run_cli("run", project, *PROXY_RUN, "--test-fraction", "0")

@@ -34,7 +34,8 @@ BEFORE = {("loop", "rounds"), ("loop", "patience"), ("loop", "min_delta"), ("loo
           ("loop", "final_cv_folds"), ("cost", "expert_label"), ("cost", "crowd_label"), ("cost", "scout_label")}
 STABLE = {("loop", "stop_when_stable"), ("loop", "stable_kappa"), ("loop", "stable_window")}
 # the final model's self-training (issue 11): a run may turn it on or off before its final step
-FINAL = {("loop", "final_self_training"), ("loop", "self_training_items")}
+FINAL = {("loop", "final_self_training"), ("loop", "self_training_items"), ("loop", "final_recipe"),
+         ("loop", "final_expert_weight")}
 BACKEND = {("student", "backend")}  # what scores with the student (issue 15); each round records which one did
 # where the passes over every item run (issue 15, Ray Data): the same results either way
 RUNTIME = {("runtime", "ray_address"), ("runtime", "ray_batch_size"), ("runtime", "ray_actors"),
