@@ -5,6 +5,7 @@
 #   bash benchmarks/label_efficiency.sh proxy      # proxy student, 4 data sets x 5 seeds (about 20 min on 2 cores)
 #   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 5 seeds (about 5 h on 2 cores; seeds already in
 #                                                   # results.json with the same settings are reused, not rerun)
+#   bash benchmarks/label_efficiency.sh coldshare  # proxy, 4 data sets x 5 seeds: the cold start's share of round 1
 #   bash benchmarks/label_efficiency.sh all
 #
 # Results go to benchmarks/results/label_efficiency/<data set>-<student>/; the run projects to
@@ -33,6 +34,14 @@ if [[ $WHAT == proxy || $WHAT == all ]]; then
   run chakraborty-5pct proxy chakraborty-5pct-proxy --conditions "$CONDITIONS,default+scout,gold-all" --seeds 5
   run snow-rte proxy snow-rte-proxy --conditions "$CONDITIONS,crowd-all,gold-all" --seeds 5 \
       --budgets 50,100,150,200 --round-size 50
+fi
+if [[ $WHAT == coldshare ]]; then
+  # the cold start's share of the first round (selection.cold_start_share): 1 (the default), 0.5 and 0.25
+  SHARES=default,uncertainty,random,default@typiclust:0.5,default@typiclust:0.25
+  run webis proxy coldshare/webis-proxy --conditions "$SHARES" --seeds 5
+  run webis-rare proxy coldshare/webis-rare-proxy --conditions "$SHARES" --seeds 5
+  run chakraborty-5pct proxy coldshare/chakraborty-5pct-proxy --conditions "$SHARES" --seeds 5
+  run snow-rte proxy coldshare/snow-rte-proxy --conditions "$SHARES" --seeds 5 --budgets 50,100,150,200 --round-size 50
 fi
 if [[ $WHAT == finetune || $WHAT == all ]]; then
   run webis finetune webis-finetune --conditions "uncertainty,default,random,default+crowd" --seeds 5
