@@ -6,6 +6,7 @@
 #   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 5 seeds (about 5 h on 2 cores; seeds already in
 #                                                   # results.json with the same settings are reused, not rerun)
 #   bash benchmarks/label_efficiency.sh coldshare  # proxy, 4 data sets x 5 seeds: the cold start's share of round 1
+#   bash benchmarks/label_efficiency.sh mix        # fine-tuned, Webis: crowd then curated with the mixed final model
 #   bash benchmarks/label_efficiency.sh all
 #
 # Results go to benchmarks/results/label_efficiency/<data set>-<student>/; the run projects to
@@ -42,6 +43,11 @@ if [[ $WHAT == coldshare ]]; then
   run webis-rare proxy coldshare/webis-rare-proxy --conditions "$SHARES" --seeds 5
   run chakraborty-5pct proxy coldshare/chakraborty-5pct-proxy --conditions "$SHARES" --seeds 5
   run snow-rte proxy coldshare/snow-rte-proxy --conditions "$SHARES" --seeds 5 --budgets 50,100,150,200 --round-size 50
+fi
+if [[ $WHAT == mix ]]; then
+  # the final model learns crowd and expert labels in one set (loop.final_recipe = "mixed"); each run also scores the
+  # sequential recipe's final model on the same labels, so the two are paired run by run (about 40 min a seed)
+  run webis finetune webis-finetune-mix --conditions default+crowd+mix --seeds "${MIX_SEEDS:-3}"
 fi
 if [[ $WHAT == finetune || $WHAT == all ]]; then
   run webis finetune webis-finetune --conditions "uncertainty,default,random,default+crowd" --seeds 5

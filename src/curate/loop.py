@@ -59,7 +59,8 @@ from curate.select.base import pool_rows
 from curate.validation import LabelRules
 
 STEP_CODES = {"embed": 7, "ceiling": 8, "split-test": 0, "score": 1, "evaluate": 2, "select": 3, "label": 4, "split": 5,
-              "train": 6, "weak": 9, "final": 10, "cv": 11, "self-training": 12, "final-self-trained": 13}
+              "train": 6, "weak": 9, "final": 10, "cv": 11, "self-training": 12, "final-self-trained": 13,
+              "final-sequential": 14}
 PRIOR_SAMPLE = 5000  # pool items whose scores place a cross-validation model's "prior" threshold
 
 
@@ -702,6 +703,9 @@ class Loop:
           against every expert label give the model-expert kappa (95 % bootstrap CI over items). A fold model's
           ``prior`` threshold comes from its scores on a fixed sample of ``PRIOR_SAMPLE`` pool items.
 
+        The recipe is :meth:`fit_final_recipe`'s; a mixed final model with a test split is compared with the
+        sequential recipe on the same labels (its test figures kept as ``sequential``).
+
         Returns:
             The metrics written to ``rounds/final/metrics.json``, or None when ``loop.final_model`` is off or nothing
             is labelled.
@@ -736,6 +740,10 @@ class Loop:
             model = "final (every expert label)" if "mixed" not in fit else \
                 f"final (every expert label, mixed with {fit['mixed']['weak_labels']} weak labels)"
             m: dict = {"model": model, "round": t, "items": len(labelled), "fit": fit, **measured(student, rng)}
+            if "mixed" in fit and "kappa_test" in m:  # the sequential recipe on the same labels, for comparison
+                seq, seq_fit = self.fit_final_recipe(labelled, targets, seed=lc.seed * 1000 + 998,
+                                                     progress=self.progress, recipe="sequential")
+                m["sequential"] = {**measured(seq, step_rng(lc.seed, t, "final-sequential")), "fit": seq_fit}
             if lc.final_self_training and self.config.student.kind == "finetune":
                 teacher = {k: m.pop(k) for k in ("threshold", "fit", "kappa_test", "auroc_test") if k in m}
                 student, info = self.self_train(student, labelled, targets)
@@ -755,6 +763,8 @@ class Loop:
                 summary += f"; kappa vs gold (test) {m['kappa_test']['kappa']:.3f}"
                 if "kappa_test" in m.get("teacher", {}):
                     summary += f" self-trained, {m['teacher']['kappa_test']['kappa']:.3f} before"
+                if "kappa_test" in m.get("sequential", {}):
+                    summary += f" mixed, {m['sequential']['kappa_test']['kappa']:.3f} by the sequential recipe"
             if "cv" in m:
                 summary += f"; {folds}-fold cross-validated kappa vs experts {m['cv']['kappa']['kappa']:.3f}"
             self.log(summary)
@@ -762,8 +772,8 @@ class Loop:
 
         return self._timed_step(t, "final", fn)
 
-    def fit_final_recipe(self, labelled: list[str], targets: np.ndarray, *, seed: int,
-                         progress: bool) -> tuple[object, dict]:
+    def fit_final_recipe(self, labelled: list[str], targets: np.ndarray, *, seed: int, progress: bool,
+                         recipe: str | None = None) -> tuple[object, dict]:
         """Train the final model's recipe on the expert-labelled items ``labelled`` with their ``(n, K)`` vote
         ``targets`` (the final model, and each cross-validation fold).
 
@@ -772,7 +782,8 @@ class Loop:
         Mallen & Belrose 2024); ``"mixed"`` trains once from the base weights over one set, every weak label of
         :meth:`weak_targets` with the experts' votes replacing it on the items they labelled, each expert item
         presented ``loop.final_expert_weight`` times, in one pass (experts and crowd in one training set, as in
-        learning from crowds with gold-standard items upweighted; no stage can overwrite the other).
+        learning from crowds with gold-standard items upweighted; no stage can overwrite the other). ``recipe``
+        overrides ``loop.final_recipe``.
 
         Returns:
             The fitted student and its fit information (with ``"mixed": {"weak_labels", "expert_items",
@@ -780,7 +791,7 @@ class Loop:
         """
         lc, st = self.config.loop, self.config.student
         lab = self._positions(labelled)
-        if st.weak_labels == "none" or lc.final_recipe == "sequential":
+        if st.weak_labels == "none" or (recipe or lc.final_recipe) == "sequential":
             init = self.weak_dir if st.weak_labels != "none" else None
             student = self._new_student(init_from=init)
             return student, student.fit(lab, targets, seed=seed, progress=progress)

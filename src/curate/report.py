@@ -272,6 +272,10 @@ def write_report(project: Project, out: Path | None = None, compare: Sequence[Pr
             parts.insert(1, f"mixed with {mixed['weak_labels']:,} weak labels in one training set "
                             f"(`loop.final_recipe = \"mixed\"`: the experts' votes replace the weak label on their "
                             f"items, each expert item presented {mixed['expert_weight']} times)")
+        if "kappa_test" in (final.get("sequential") or {}):
+            seq = final["sequential"]
+            parts.append(f"the sequential recipe on the same labels (from the weak-stage model): kappa vs gold "
+                         f"{_fmt_ci(seq['kappa_test'])}, AUROC {_fmt(seq.get('auroc_test'))}")
         teacher, st = final.get("teacher"), final.get("self_training") or {}
         if teacher:
             parts.insert(1, f"self-trained (`loop.final_self_training`: the model trained on the expert labels "

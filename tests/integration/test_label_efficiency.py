@@ -175,3 +175,17 @@ def test_self_trained_final_models_get_their_own_table(experiment: Path, tmp_pat
     row = next(line for line in table.splitlines() if line.startswith("| default | "))
     assert row.endswith("(2/2) |")
     assert "+0.015 [" in row  # differences 0.01 and 0.02: mean +0.015, both seeds won
+
+
+def test_mixed_final_models_get_their_own_table(experiment: Path, tmp_path: Path):
+    """A +mix run records the sequential recipe's kappa; results.md pairs it with the mixed model, run by run."""
+    from curate.experiments.label_efficiency import write_markdown
+
+    res = json.loads((experiment / "results.json").read_text())
+    assert "Mixed final models" not in (experiment / "results.md").read_text()
+    for i, run in enumerate(res["runs"]["default"]):
+        run["final"]["sequential_kappa"] = run["final"]["kappa"] + 0.02 * (i + 1)
+    write_markdown(res, tmp_path / "results.md")
+    table = (tmp_path / "results.md").read_text().split("### Mixed final models", 1)[1]
+    row = next(line for line in table.splitlines() if line.startswith("| default | "))
+    assert row.endswith("(0/2) |") and "-0.030 [" in row  # the sequential recipe ahead by 0.02 and 0.04

@@ -235,20 +235,28 @@ def test_proxy_loop_with_cold_start_weak_stage_serving_and_final_model(tmp_path)
 
 def test_mixed_final_recipe_trains_weak_and_expert_labels_in_one_set(tmp_path):
     """``--final-recipe mixed``: the final model (and each cross-validation fold) learns every crowd label with the
-    experts' votes in their place on the labelled items, each expert item presented 4 times."""
+    experts' votes in their place on the labelled items, each expert item presented 4 times; the sequential recipe
+    on the same labels is scored beside it."""
     project = _make_project(tmp_path, "mixed")
-    proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--final-recipe", "mixed",
-                   "--test-fraction", "0")
+    toml = project / "curate.toml"
+    toml.write_text(toml.read_text().replace("[loop]\n", "[loop]\nfinal_cv_folds = 3\n", 1))
+    proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--final-recipe", "mixed")
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = json.loads((project / "rounds" / "final" / "metrics.json").read_text())
-    n = final["items"]
-    assert final["fit"]["mixed"] == {"weak_labels": N_ITEMS - n, "expert_items": n, "expert_weight": 4}
-    assert final["fit"]["examples"] == N_ITEMS - n + 4 * n
-    assert final["model"] == f"final (every expert label, mixed with {N_ITEMS - n} weak labels)"
-    assert final["cv"]["items"] == n and -1 <= final["cv"]["kappa"]["kappa"] <= 1
+    n, weak = final["items"], round(0.8 * N_ITEMS) - final["items"]  # crowd labels outside the test split
+    assert final["fit"]["mixed"] == {"weak_labels": weak, "expert_items": n, "expert_weight": 4}
+    assert final["fit"]["examples"] == weak + 4 * n
+    assert final["model"] == f"final (every expert label, mixed with {weak} weak labels)"
+    assert final["cv"]["folds"] == 3 and final["cv"]["items"] == n and -1 <= final["cv"]["kappa"]["kappa"] <= 1
+    seq = final["sequential"]  # from the weak-stage model, on the expert labels alone
+    assert seq["fit"]["examples"] == n and "mixed" not in seq["fit"]
+    assert -1 <= seq["kappa_test"]["kappa"] <= 1 and seq["auroc_test"] != final["auroc_test"]
+    assert "by the sequential recipe" in proc.stdout
     report = run_cli("report", project)
     assert report.returncode == 0, report.stderr
-    assert f"mixed with {N_ITEMS - n:,} weak labels in one training set" in (project / "report" / "report.md").read_text()
+    text = (project / "report" / "report.md").read_text()
+    assert f"mixed with {weak:,} weak labels in one training set" in text
+    assert "the sequential recipe on the same labels (from the weak-stage model): kappa vs gold" in text
     bad = run_cli("run", project, "--final-recipe", "blend")
     assert bad.returncode != 0 and "--final-recipe" in bad.stderr and "Traceback" not in bad.stderr
 

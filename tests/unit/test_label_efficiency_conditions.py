@@ -52,3 +52,16 @@ def test_bad_shares_give_one_line_errors(bad: str, match: str):
     with pytest.raises(ValueError, match=match) as err:
         Condition.parse(bad)
     assert "\n" not in str(err.value)
+
+
+def test_mix_suffix_sets_the_mixed_final_recipe_and_needs_a_weak_source():
+    c = Condition.parse("default+crowd+mix")
+    assert (c.weak, c.mixed, c.self_training) == ("crowd", True, False)
+    base = ProjectConfig(task=TaskConfig(**TASK, crowd_field="judgments"))
+    cfg = _config(c, base)
+    assert cfg.loop.final_recipe == "mixed" and cfg.student.weak_labels == "crowd"
+    assert _config(Condition.parse("default+crowd"), base).loop.final_recipe == "sequential"
+    with pytest.raises(ValueError, match=r"\+mix mixes weak labels into the final model: name a weak source"):
+        Condition.parse("default+mix")
+    with pytest.raises(ValueError, match="unknown weak source"):
+        Condition.parse("default+crowd+mix+mix")

@@ -15,6 +15,9 @@ precision, test split (``loop.split_seed``), simulated experts and student. A co
 - ``...+self``: the final model self-trained (``loop.final_self_training``: it labels the pool, a new student learns
   those labels, then the expert labels); the rounds are those of the condition without it, and the final model's
   figures before self-training are kept as ``teacher``;
+- ``...+WEAK+mix``: the final model learns the weak and the expert labels in one set (``loop.final_recipe =
+  "mixed"``); the rounds are those of ``...+WEAK``, and the sequential recipe's final model on the same labels is
+  scored too, so the two are paired within each run;
 - ``crowd-all`` / ``gold-all`` / ``scout-all``: the student trained on that label for every pool item, no expert
   label (the crowd baseline, the all-gold ceiling, the distilled scout) - round 0 of a weak-stage project.
 
@@ -66,28 +69,34 @@ class Condition:
     rounds_override: int | None = None  # 0 for the all-label baselines
     defaults: bool = False  # "default": every [selection] setting at curate's default, not the template's
     self_training: bool = False  # "+self": the final model self-trained (loop.final_self_training)
+    mixed: bool = False  # "+mix": the final model mixes weak and expert labels (loop.final_recipe = "mixed")
     cold_start_share: float | None = None  # ":SHARE": selection.cold_start_share; None: the template's (or default's)
 
     @classmethod
     def parse(cls, name: str) -> "Condition":
-        """Parse ``STRATEGY[@COLD[:SHARE]][+WEAK][+self]``, ``default[@COLD][:SHARE][+WEAK][+self]`` or an
-        all-label baseline.
+        """Parse ``STRATEGY[@COLD[:SHARE]][+WEAK][+mix][+self]``, ``default[@COLD][:SHARE][+WEAK][+mix][+self]`` or
+        an all-label baseline.
 
         Raises:
-            ValueError: an unknown strategy, cold start or weak source (the message lists the known ones), or a
-                share that is not a number in (0, 1] or comes without a cold start.
+            ValueError: an unknown strategy, cold start or weak source (the message lists the known ones), a
+                share that is not a number in (0, 1] or comes without a cold start, or ``+mix`` without a weak source.
         """
         from curate.select import STRATEGIES
 
         if name in ALL_LABEL_BASELINES:
             return cls(name, "random", "none", ALL_LABEL_BASELINES[name], 0)
         base, *suffixes = name.split("+")
-        self_training = "self" in suffixes
-        weaks = [x for x in suffixes if x != "self"]
+        self_training, mixed = "self" in suffixes, "mix" in suffixes
+        weaks = [x for x in suffixes if x not in ("self", "mix")]
         weak = weaks[0] if weaks else "none"
-        if len(weaks) > 1 or weak not in ("none", *WEAK_SOURCES) or suffixes.count("self") > 1:
+        if (len(weaks) > 1 or weak not in ("none", *WEAK_SOURCES) or suffixes.count("self") > 1
+                or suffixes.count("mix") > 1):
             raise ValueError(f"condition {name!r}: unknown weak source {'+'.join(weaks)!r}; known: "
-                             f"{', '.join(WEAK_SOURCES)} (and +self, the self-trained final model)")
+                             f"{', '.join(WEAK_SOURCES)} (and +mix, the mixed final model; +self, the self-trained "
+                             "final model)")
+        if mixed and weak == "none":
+            raise ValueError(f"condition {name!r}: +mix mixes weak labels into the final model: name a weak source "
+                             f"first ({', '.join(f'+{w}+mix' for w in WEAK_SOURCES)})")
         base, colon, share_text = base.partition(":")
         strategy, _, cold = base.partition("@")
         share = None
@@ -112,7 +121,7 @@ class Condition:
         if share is not None and cold == "none":
             raise ValueError(f"condition {name!r}: a cold-start share needs a cold start (STRATEGY@COLD:SHARE)")
         return cls(name, strategy, cold, weak, defaults=is_default, self_training=self_training,
-                   cold_start_share=share)
+                   cold_start_share=share, mixed=mixed)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -166,7 +175,8 @@ def _run_config(base: ProjectConfig, cond: Condition, *, seed: int, split_seed: 
     # no early stop: the curves need every budget; no cross-validation: the test split scores the final model
     data["loop"].update(seed=seed, split_seed=split_seed, rounds=r, budget=round_size, total_budget=None,
                         patience=max(r, 1), stop_at_ceiling=False, bootstrap=bootstrap, final_cv_folds=0,
-                        final_self_training=cond.self_training)
+                        final_self_training=cond.self_training,
+                        final_recipe="mixed" if cond.mixed else "sequential")
     data["oracle"].update(kind="simulated", expert_kappa=expert_kappa)
     return ProjectConfig.model_validate(data)
 
@@ -407,7 +417,10 @@ def run_label_efficiency(
                               "items": final.get("items"),
                               **({"teacher_kappa": final["teacher"].get("kappa_test", {}).get("kappa"),
                                   "teacher_auroc": final["teacher"].get("auroc_test")}
-                                 if final.get("teacher") else {})} if final else None,
+                                 if final.get("teacher") else {}),
+                              **({"sequential_kappa": final["sequential"].get("kappa_test", {}).get("kappa"),
+                                  "sequential_auroc": final["sequential"].get("auroc_test")}
+                                 if final.get("sequential") else {})} if final else None,
                     "weak": _weak_info(project),
                 })
                 if not keep_models:
@@ -472,7 +485,7 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
     # matters only to the conditions that use the template's settings of that strategy ("default" conditions use
     # curate's defaults, not the template's).
     ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed"),
-              ("loop", "final_self_training")}
+              ("loop", "final_self_training"), ("loop", "final_recipe")}
     used = {n for c in settings["conditions"] if not c.get("defaults") for n in (c["strategy"], c["cold_start"])}
     for key in sorted(set(a) | set(b)):
         table = key[1].split(".", 1)[0] if key[0] == "selection" and "." in key[1] else None
@@ -619,6 +632,24 @@ def write_markdown(results: dict, path: Path) -> None:
             iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
             lines.append(f"| {c} | {_cell(teach)} | {_cell(final)} | {d['mean']:+.3f}{iv} ({sum(x > 0 for x in diffs)}/"
                          f"{len(diffs)}) |")
+        lines.append("")
+    mixed = {c: [r for r in seeds if (r.get("final") or {}).get("sequential_kappa") is not None]
+             for c, seeds in results["runs"].items()}
+    mixed = {c: rs for c, rs in mixed.items() if rs}
+    if mixed:
+        lines += ["### Mixed final models", "",
+                  "The final model learns every weak label with the experts' votes in their place, each expert item "
+                  "presented `loop.final_expert_weight` times, in one pass (`loop.final_recipe = \"mixed\"`), against "
+                  "the sequential recipe (the weak-stage model, then the expert labels) on the same labels. Test kappa, "
+                  "mean over seeds [95 % t-interval]; the difference is paired within each run:", "",
+                  "| condition | sequential | mixed | difference (seeds won) |", "|---|---|---|---|"]
+        for c, rs in mixed.items():
+            diffs = [r["final"]["kappa"] - r["final"]["sequential_kappa"] for r in rs if r["final"]["kappa"] is not None]
+            d = _interval(diffs)
+            iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
+            lines.append(f"| {c} | {_cell(_interval([r['final']['sequential_kappa'] for r in rs]))} | "
+                         f"{_cell(_interval([r['final']['kappa'] for r in rs]))} | {d['mean']:+.3f}{iv} "
+                         f"({sum(x > 0 for x in diffs)}/{len(diffs)}) |")
         lines.append("")
     lines += ["### Round 1 against round 0", "",
               "Seeds whose served round-1 model is below the round-0 model on the curated evaluation set (should be 0) "
