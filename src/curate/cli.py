@@ -479,6 +479,27 @@ def _experiment_command() -> str:
     return "curate " + shlex.join(sys.argv[1:])
 
 
+def _experiment_template(project: Optional[Path], work: Path, pool: Optional[Path], *, labels: Optional[str],
+                         positive: Optional[str], **init) -> Path:
+    """The template project of an experiment: ``project`` as given, or one made once by ``curate init`` from
+    ``pool`` in ``work/template`` (``init``: the other `curate init` options).
+
+    Raises:
+        CurateError: neither or both of ``project`` and ``pool``, or ``pool`` without ``labels`` and ``positive``.
+    """
+    if project is not None:
+        if pool is not None:
+            raise CurateError("give either --project or --pool, not both")
+        return project
+    if pool is None or labels is None or positive is None:
+        raise CurateError("give --project EXISTING, or --pool FILE --labels A,B --positive B --gold-field COLUMN "
+                          "... as for `curate init`")
+    template = work / "template"
+    if not (template / "curate.toml").is_file():
+        _init_project(template, pool, labels=labels, positive=positive, **init)
+    return template
+
+
 @experiment_app.command("label-efficiency")
 @_friendly
 def experiment_label_efficiency(
@@ -521,17 +542,10 @@ def experiment_label_efficiency(
     except ValueError as exc:
         raise CurateError(f"--conditions: {exc}") from None
     work = work or out / "runs"
-    if project is None:
-        if pool is None or labels is None or positive is None:
-            raise CurateError("give --project EXISTING, or --pool FILE --labels A,B --positive B --gold-field COLUMN "
-                              "... as for `curate init`")
-        project = work / "template"
-        if not (project / "curate.toml").is_file():
-            _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
-                          text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
-                          negative_description=negative_description, seed_examples=seed_examples, prior=prior)
-    elif pool is not None:
-        raise CurateError("give either --project or --pool, not both")
+    project = _experiment_template(project, work, pool, labels=labels, positive=positive, prompt=prompt,
+                                   prompt_file=prompt_file, text_field=text_field, id_field=id_field,
+                                   gold_field=gold_field, crowd_field=crowd_field,
+                                   negative_description=negative_description, seed_examples=seed_examples, prior=prior)
     try:
         res = run_label_efficiency(
             project, out, conditions=_csv(conditions, "--conditions"), seeds=seeds,
@@ -598,17 +612,10 @@ def experiment_cost_sweep(
     except ValueError as exc:
         raise CurateError(str(exc)) from None
     work = work or out / "runs"
-    if project is None:
-        if pool is None or labels is None or positive is None:
-            raise CurateError("give --project EXISTING, or --pool FILE --labels A,B --positive B --gold-field COLUMN "
-                              "... as for `curate init`")
-        project = work / "template"
-        if not (project / "curate.toml").is_file():
-            _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
-                          text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
-                          negative_description=negative_description, seed_examples=seed_examples, prior=prior)
-    elif pool is not None:
-        raise CurateError("give either --project or --pool, not both")
+    project = _experiment_template(project, work, pool, labels=labels, positive=positive, prompt=prompt,
+                                   prompt_file=prompt_file, text_field=text_field, id_field=id_field,
+                                   gold_field=gold_field, crowd_field=crowd_field,
+                                   negative_description=negative_description, seed_examples=seed_examples, prior=prior)
     try:
         res = run_cost_sweep(
             project, out, seeds=seeds, budgets=grid["budgets"], shares=grid["shares"], prices=grid["prices"],

@@ -43,7 +43,7 @@ import numpy as np
 from curate.config import ProjectConfig, flatten_settings, setting_name
 from curate.errors import CurateError
 from curate.experiments.label_efficiency import (
-    Condition, _clean, _interval, _machine, _run_config, prepare_run,
+    Condition, _clean, _interval, _machine, _run_config, open_template, prepare_run,
 )
 from curate.progress import progress_callback
 
@@ -659,23 +659,14 @@ def run_cost_sweep(
             made with other settings.
         ValueError: a grid :func:`check_grid` refuses.
     """
-    from curate.loop import Loop
-    from curate.project import Project
-
     t_start = time.perf_counter()
     grid = check_grid(seeds=seeds, budgets=budgets, shares=shares, prices=prices, weak_sources=weak_sources,
                       methods=methods, student=student)
-    tpl = Project.open(template)
+    tpl, precision = open_template(
+        template, progress=progress, log=log,
+        crowd_needed_by="the weak source 'crowd'" if "crowd" in grid["weak_sources"] else None,
+        crowd_alternative="give --weak-sources scout")
     base = tpl.config
-    if not base.task.gold_field:
-        raise CurateError(f"{template}: the cost sweep needs a gold column (--gold-field) for the simulated experts "
-                          "and the test split")
-    if "crowd" in grid["weak_sources"] and not base.task.crowd_field:
-        raise CurateError(f"{template}: the weak source 'crowd' needs a crowd column (--crowd-field); or give "
-                          "--weak-sources scout")
-    loop0 = Loop(tpl, progress=progress, log=log)
-    precision = loop0.pin_precision()
-    loop0.embeddings()
     n_items = len(tpl.ids)
     n_test = int(round(base.loop.test_fraction * n_items))  # the loop's split_test
     pool_size = n_items - n_test

@@ -279,6 +279,39 @@ def _machine(precision: str) -> dict:
             "precision": precision, "load_average_at_end": list(os.getloadavg())}
 
 
+def open_template(template: Path, *, progress: bool, log: Callable[[str], None],
+                  crowd_needed_by: str | None = None, crowd_alternative: str | None = None) -> tuple[Any, str]:
+    """Open an experiment's template project, pin its precision (``student.precision = "auto"`` decided once, for
+    every run copied from it) and compute its embeddings once if missing.
+
+    Args:
+        crowd_needed_by: what needs the crowd column (for the error), or None when nothing does.
+        crowd_alternative: the other fix the error offers (e.g. ``give --weak-sources scout``).
+
+    Returns:
+        The open :class:`curate.project.Project` and the pinned precision (``"fp32"`` or ``"bf16"``).
+
+    Raises:
+        CurateError: the template has no gold column (the simulated experts and the test split need one), or
+            ``crowd_needed_by`` is given and it has no crowd column.
+    """
+    from curate.loop import Loop
+    from curate.project import Project
+
+    tpl = Project.open(template)
+    task = tpl.config.task
+    if not task.gold_field:
+        raise CurateError(f"{template}: the experiment needs a gold column (--gold-field) for the simulated experts "
+                          "and the test split")
+    if crowd_needed_by and not task.crowd_field:
+        raise CurateError(f"{template}: {crowd_needed_by} needs a crowd column (--crowd-field)"
+                          + (f"; or {crowd_alternative}" if crowd_alternative else ""))
+    loop0 = Loop(tpl, progress=progress, log=log)
+    precision = loop0.pin_precision()
+    loop0.embeddings()
+    return tpl, precision
+
+
 def run_label_efficiency(
     template: Path,
     out: Path,
@@ -336,16 +369,10 @@ def run_label_efficiency(
     if round_size < 1 or not budgets or any(b < 1 or b % round_size for b in budgets):
         raise ValueError(f"budgets {budgets} must be positive multiples of the round size {round_size}")
     conds = [Condition.parse(c) for c in conditions]
-    tpl = Project.open(template)
+    tpl, precision = open_template(
+        template, progress=progress, log=log,
+        crowd_needed_by="a '+crowd' or 'crowd-all' condition" if any(c.weak == "crowd" for c in conds) else None)
     base = tpl.config
-    if not base.task.gold_field:
-        raise CurateError(f"{template}: the experiment needs a gold column (--gold-field) for the simulated experts "
-                          "and the test split")
-    if any(c.weak == "crowd" for c in conds) and not base.task.crowd_field:
-        raise CurateError(f"{template}: a '+crowd' or 'crowd-all' condition needs a crowd column (--crowd-field)")
-    loop0 = Loop(tpl, progress=progress, log=log)
-    precision = loop0.pin_precision()
-    loop0.embeddings()
     out, work = Path(out), Path(work) if work else Path(out) / "runs"
     out.mkdir(parents=True, exist_ok=True)
     rounds = max(budgets) // round_size
@@ -559,6 +586,28 @@ def _reused_lines(reused: list[dict]) -> list[str]:
             + "; ".join(parts) + ".", ""]
 
 
+def _paired_final_table(results: dict, baseline: str, heading: str, intro: str, columns: tuple[str, str]) -> list[str]:
+    """A Markdown table pairing each run's final-model test kappa with the ``baseline`` kappa the same run recorded
+    in its ``final`` row (``teacher_kappa``: before self-training; ``sequential_kappa``: the sequential recipe), per
+    condition: means over seeds [95 % t-interval] and the paired difference; no lines when no run recorded it."""
+    paired = {c: [r for r in seeds if (r.get("final") or {}).get(baseline) is not None]
+              for c, seeds in results["runs"].items()}
+    paired = {c: rs for c, rs in paired.items() if rs}
+    if not paired:
+        return []
+    lines = [f"### {heading}", "", f"{intro} Test kappa, mean over seeds [95 % t-interval]; the difference is paired "
+             "within each run:", "", f"| condition | {columns[0]} | {columns[1]} | difference (seeds won) |",
+             "|---|---|---|---|"]
+    for c, rs in paired.items():
+        diffs = [r["final"]["kappa"] - r["final"][baseline] for r in rs if r["final"]["kappa"] is not None]
+        d = _interval(diffs)
+        iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
+        lines.append(f"| {c} | {_cell(_interval([r['final'][baseline] for r in rs]))} | "
+                     f"{_cell(_interval([r['final']['kappa'] for r in rs]))} | {d['mean']:+.3f}{iv} "
+                     f"({sum(x > 0 for x in diffs)}/{len(diffs)}) |")
+    return lines + [""]
+
+
 def write_markdown(results: dict, path: Path) -> None:
     """``results.md``: settings, the kappa table, paired verdicts against uncertainty and random, the final models."""
     s = results["settings"]
@@ -615,42 +664,15 @@ def write_markdown(results: dict, path: Path) -> None:
             lines.append(f"| {c} | {w['source']} | {w['weak_labels']} | {w['price_per_label']:.2f} | "
                          f"${w['cost']:,.2f} |")
         lines.append("")
-    selftrained = {c: [r for r in seeds if (r.get("final") or {}).get("teacher_kappa") is not None]
-                   for c, seeds in results["runs"].items()}
-    selftrained = {c: rs for c, rs in selftrained.items() if rs}
-    if selftrained:
-        lines += ["### Self-trained final models", "",
-                  "The final model trained on every expert label (the teacher) labels the pool; a new student learns "
-                  "those labels, then the expert labels (`loop.final_self_training`). Test kappa, mean over seeds "
-                  "[95 % t-interval]; the difference is paired within each run:", "",
-                  "| condition | teacher (expert labels only) | self-trained | difference (seeds won) |", "|---|---|---|---|"]
-        for c, rs in selftrained.items():
-            teach = _interval([r["final"]["teacher_kappa"] for r in rs])
-            final = _interval([r["final"]["kappa"] for r in rs])
-            diffs = [r["final"]["kappa"] - r["final"]["teacher_kappa"] for r in rs if r["final"]["kappa"] is not None]
-            d = _interval(diffs)
-            iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
-            lines.append(f"| {c} | {_cell(teach)} | {_cell(final)} | {d['mean']:+.3f}{iv} ({sum(x > 0 for x in diffs)}/"
-                         f"{len(diffs)}) |")
-        lines.append("")
-    mixed = {c: [r for r in seeds if (r.get("final") or {}).get("sequential_kappa") is not None]
-             for c, seeds in results["runs"].items()}
-    mixed = {c: rs for c, rs in mixed.items() if rs}
-    if mixed:
-        lines += ["### Mixed final models", "",
-                  "The final model learns every weak label with the experts' votes in their place, each expert item "
-                  "presented `loop.final_expert_weight` times, in one pass (`loop.final_recipe = \"mixed\"`), against "
-                  "the sequential recipe (the weak-stage model, then the expert labels) on the same labels. Test kappa, "
-                  "mean over seeds [95 % t-interval]; the difference is paired within each run:", "",
-                  "| condition | sequential | mixed | difference (seeds won) |", "|---|---|---|---|"]
-        for c, rs in mixed.items():
-            diffs = [r["final"]["kappa"] - r["final"]["sequential_kappa"] for r in rs if r["final"]["kappa"] is not None]
-            d = _interval(diffs)
-            iv = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
-            lines.append(f"| {c} | {_cell(_interval([r['final']['sequential_kappa'] for r in rs]))} | "
-                         f"{_cell(_interval([r['final']['kappa'] for r in rs]))} | {d['mean']:+.3f}{iv} "
-                         f"({sum(x > 0 for x in diffs)}/{len(diffs)}) |")
-        lines.append("")
+    lines += _paired_final_table(
+        results, "teacher_kappa", "Self-trained final models",
+        "The final model trained on every expert label (the teacher) labels the pool; a new student learns those "
+        "labels, then the expert labels (`loop.final_self_training`).", ("teacher (expert labels only)", "self-trained"))
+    lines += _paired_final_table(
+        results, "sequential_kappa", "Mixed final models",
+        "The final model learns every weak label with the experts' votes in their place, each expert item presented "
+        "`loop.final_expert_weight` times, in one pass (`loop.final_recipe = \"mixed\"`), against the sequential "
+        "recipe (the weak-stage model, then the expert labels) on the same labels.", ("sequential", "mixed"))
     lines += ["### Round 1 against round 0", "",
               "Seeds whose served round-1 model is below the round-0 model on the curated evaluation set (should be 0) "
               "and whose round-1 student predicts one class:", ""]
