@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--pool", str(pool), "--labels", "no-clickbait,clickbait", "--positive", "clickbait",
               "--prompt-file", str(EXAMPLES / "policy.txt"), "--seed-examples", str(EXAMPLES / "seed_examples.json"),
               "--negative-description", "A plain news headline that states what happened.", "--prior", "0.25",
-              "--gold-field", "label", "--crowd-field", "judgments"]
+              "--gold-field", "label", "--crowd-field", "judgments", "--weak-labels", "none"]
     for name, extra in (("minilm", []), ("llm", ["--llm", "--demonstrations", str(args.demonstrations)])):
         project = work / name
         shutil.rmtree(project, ignore_errors=True)

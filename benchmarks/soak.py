@@ -68,7 +68,7 @@ DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" / "data"
 CLI = [sys.executable, "-m", "curate.cli"]
 INIT = ["--labels", "no-clickbait,clickbait", "--positive", "clickbait", "--prompt",
         "A post is clickbait when it teases or withholds information to lure a click.",
-        "--gold-field", "label", "--crowd-field", "judgments", "--prior", "0.3"]
+        "--gold-field", "label", "--crowd-field", "judgments", "--prior", "0.3", "--weak-labels", "none"]
 DB_FILES = ("curate.db", "curate.db-wal", "curate.db-journal")
 SHORT_STEPS = ("score", "evaluate", "select", "split", "train", "final")  # with the proxy student: under a second
 

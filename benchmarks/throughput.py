@@ -77,7 +77,7 @@ INIT_ARGS = [
     "--prompt-file", str(REPO / "examples" / "webis" / "policy.txt"),
     "--negative-description", "A plain news headline that states what happened.",
     "--seed-examples", str(REPO / "examples" / "webis" / "seed_examples.json"),
-    "--prior", "0.25", "--gold-field", "label", "--crowd-field", "judgments",
+    "--prior", "0.25", "--gold-field", "label", "--crowd-field", "judgments", "--weak-labels", "none",
 ]
 
 

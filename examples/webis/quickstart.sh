@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's quickstart: the curation loop on Webis Clickbait 2017 (19,459 tweets) with curate's default query
-# strategy, then plain margin (uncertainty) sampling and random sampling at the same budget, then one report that
-# draws all three. Usage: bash examples/webis/quickstart.sh [WORKDIR]
+# The README's quickstart: the curation loop on Webis Clickbait 2017 (19,459 tweets) with curate's defaults (the pool
+# has a crowd column, so the student first learns the crowd's labels, then the experts' labels chosen by the default
+# query strategy), then plain margin (uncertainty) sampling and random sampling on expert labels alone at the same
+# budget, then one report that draws all three. Usage: bash examples/webis/quickstart.sh [WORKDIR]
 # The data sets are read from ../shared/data; CURATE_DATA (or CURATE_SHARED_DATA, as the tests) names another folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,10 +22,11 @@ for strategy in boundary-margin uncertainty random; do
       --seed-examples examples/webis/seed_examples.json --prior 0.25 \
       --gold-field label --crowd-field judgments
   fi
-  # The default (boundary-margin) starts with a TypiClust cold start; the baselines use none.
-  cold=typiclust; [ "$strategy" = boundary-margin ] || cold=none
+  # The default (boundary-margin) starts with a TypiClust cold start after the crowd weak stage (--weak-labels auto:
+  # crowd, as the pool has a crowd column); the baselines, as plain active learning does, use neither.
+  cold=typiclust weak=auto; [ "$strategy" = boundary-margin ] || { cold=none; weak=none; }
   # Resumable: running this again continues at the first step not completed.
   .venv/bin/curate run "$project" --oracle simulated --strategy "$strategy" --cold-start "$cold" \
-    --rounds 6 --budget 100 --seed 0
+    --weak-labels "$weak" --rounds 6 --budget 100 --seed 0
 done
 .venv/bin/curate report "$WORK/webis-boundary-margin" --compare "$WORK/webis-uncertainty" --compare "$WORK/webis-random"

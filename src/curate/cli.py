@@ -98,6 +98,11 @@ def _read_text_file(path: Path, what: str) -> str:
         raise CurateError(f"{path}: cannot read the {what}: {exc}") from None
 
 
+WEAK_LABELS_HELP = ("Weak stage before the expert rounds (sequential SFT): auto (default: crowd where the project has "
+                    "a crowd column, --crowd-field, otherwise none), none, crowd (one judgment of the crowd column per "
+                    "item, priced in the report), scout (the scout's own predictions, free).")
+
+
 @app.command()
 @_friendly
 def init(
@@ -119,16 +124,22 @@ def init(
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="With --llm: a local Hugging Face causal-LM folder instead of bundled:SmolLM2-135M-Instruct."),
     demonstrations: int = typer.Option(2, "--demonstrations", help="With --llm: seed examples per label shown to the prompted scout."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda or cuda:N for the scout and the student."),
+    weak_labels: str = typer.Option("auto", "--weak-labels", help=WEAK_LABELS_HELP),
 ) -> None:
     """Create a project from a pool file. Columns other than the text are kept (gold, crowd judgments)."""
     config = _init_project(project, pool, labels=labels, positive=positive, prompt=prompt, prompt_file=prompt_file,
                            text_field=text_field, id_field=id_field, gold_field=gold_field, crowd_field=crowd_field,
                            negative_description=negative_description, seed_examples=seed_examples, prior=prior,
-                           db=db, llm=llm, llm_model=llm_model, demonstrations=demonstrations, device=device)
+                           db=db, llm=llm, llm_model=llm_model, demonstrations=demonstrations, device=device,
+                           weak_labels=weak_labels)
     from curate.project import Project
 
     n = len(Project.open(project).ids)
     typer.echo(f"created {project} with {n} items, labels {config.task.labels} (positive: {config.task.positive})")
+    if config.student.weak_labels == "crowd" and weak_labels == "auto":
+        typer.echo(f"weak stage: the student first learns one crowd judgment per item (column "
+                   f"{config.task.crowd_field!r}, priced at ${config.cost.crowd_label:.2f} each in the report), then "
+                   "the experts' labels; --weak-labels none turns it off")
     if config.task.gold_field is None:
         typer.echo(f"no gold column: run with people labelling (`curate run {project} --oracle web`), or name one "
                    "with --gold-field COLUMN for the simulated experts")
@@ -139,7 +150,7 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
                   gold_field: str | None = None, crowd_field: str | None = None,
                   negative_description: str | None = None, seed_examples: Path | None = None, prior: float = 0.5,
                   db: str | None = None, llm: bool = False, llm_model: str | None = None, demonstrations: int = 2,
-                  device: str | None = None):
+                  device: str | None = None, weak_labels: str = "auto"):
     """What ``curate init`` does with its options (shared with ``curate experiment``)."""
     if (prompt is None) == (prompt_file is None):
         raise CurateError("give the policy prompt with exactly one of --prompt TEXT or --prompt-file FILE")
@@ -164,6 +175,12 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
     label_list = _split_labels(labels)
     if positive not in label_list:
         raise CurateError(f"--positive {positive!r} is not one of --labels {label_list}; give one of them")
+    sources = ("auto", "none", "crowd", "scout", "gold")
+    if weak_labels not in sources:
+        raise CurateError(f"--weak-labels {weak_labels!r} is not one of {', '.join(sources)}; give one of them")
+    for source, field, flag in (("crowd", crowd_field, "--crowd-field"), ("gold", gold_field, "--gold-field")):
+        if weak_labels == source and not field:
+            raise CurateError(f"--weak-labels {source} needs a {source} column: give {flag} COLUMN, or --weak-labels none")
     task_data = dict(labels=label_list, positive=positive, prompt=prompt_text, text_field=text_field,
                      id_field=id_field, gold_field=gold_field, crowd_field=crowd_field)
     typed = {("task", "labels"): option_text("--labels", labels), ("task", "positive"): option_text("--positive", positive),
@@ -193,6 +210,8 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
         overrides.setdefault("student", {})["device"] = device
     if db:
         overrides["database"] = db
+    if weak_labels != "auto":
+        overrides.setdefault("student", {})["weak_labels"] = weak_labels
     return init_project(project, pool, task=TaskConfig.model_validate(task.model_dump()), overrides=overrides)
 
 
@@ -208,7 +227,7 @@ def run(
     total_budget: Optional[int] = typer.Option(None, "--total-budget", help="Items over all rounds."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-margin (default), uncertainty, cluster-margin, typiclust, boundary-pairs, random, coreset."),
     cold_start: Optional[str] = typer.Option(None, "--cold-start", help="First-round strategy while nothing is labelled: typiclust (default), none, random, coreset."),
-    weak_labels: Optional[str] = typer.Option(None, "--weak-labels", help="Weak stage before the expert rounds: none (default), crowd (the --crowd-field column), scout (the scout's predictions, free)."),
+    weak_labels: Optional[str] = typer.Option(None, "--weak-labels", help=WEAK_LABELS_HELP),
     self_training: Optional[bool] = typer.Option(None, "--self-training/--no-self-training", help="Self-train the final model (fine-tuned student): the model trained on every expert label labels the pool, a new student learns those soft labels, then the expert labels. Free (no label bought); slower by one pass over up to 20,000 pool items."),
     final_recipe: Optional[str] = typer.Option(None, "--final-recipe", help="With a weak stage, how the final model uses the weak labels: sequential (default: start from the weak-stage model, then the expert labels) or mixed (one pass from the base weights over every weak label, the experts' votes replacing it on their items, each presented 4 times)."),
     student_kind: Optional[str] = typer.Option(None, "--student-kind", help="finetune (default: the transformer) or proxy (a head on the frozen embeddings, seconds per round)."),

@@ -150,6 +150,10 @@ def _one_line_error(proc) -> str:
      "error: --prior 25: must be more than 0 and less than 1 (a share: 0.25 for 25 %)"),
     (["--positive", "clickbait", "--prior", "0"], "error: --prior 0: must be more than 0 and less than 1"),
     (["--positive", "clickbait", "--prompt", ""], "error: --prompt: must not be empty"),
+    (["--positive", "clickbait", "--weak-labels", "crowds"],
+     "error: --weak-labels 'crowds' is not one of auto, none, crowd, scout, gold"),
+    (["--positive", "clickbait", "--weak-labels", "crowd"],
+     "error: --weak-labels crowd needs a crowd column: give --crowd-field COLUMN, or --weak-labels none"),
 ])
 def test_init_errors_name_the_option_typed(tmp_path, args, message):
     """An invalid option of `curate init` is named as typed, with the fix in its terms, not as a curate.toml field."""
@@ -194,3 +198,19 @@ def test_simulated_oracle_without_gold_points_at_gold_field_and_web_oracle(tmp_p
     assert "--oracle web" in init.stdout and "--gold-field" in init.stdout
     err = _one_line_error(run_cli("run", project, "--quiet"))
     assert "--gold-field COLUMN" in err and "--oracle web" in err
+
+
+def test_init_turns_the_crowd_weak_stage_on_where_the_pool_has_a_crowd_column(tmp_path):
+    """`--weak-labels auto` (the default) is saved resolved: crowd with --crowd-field, none without; said on init."""
+    rows = [{"id": f"t{k}", "text": f"headline number {k}", "votes": [LABELS[k % 2]] * 3} for k in range(12)]
+    pool = _jsonl(tmp_path / "crowd.jsonl", rows)
+    with_crowd = run_cli("init", tmp_path / "a", "--pool", pool, *OWN, "--positive", "clickbait",
+                         "--crowd-field", "votes", check=True)
+    assert 'weak_labels = "crowd"' in (tmp_path / "a" / "curate.toml").read_text()
+    assert "weak stage: the student first learns one crowd judgment per item (column 'votes', priced at $0.10" \
+        in with_crowd.stdout and "--weak-labels none turns it off" in with_crowd.stdout
+    off = run_cli("init", tmp_path / "b", "--pool", pool, *OWN, "--positive", "clickbait", "--crowd-field", "votes",
+                  "--weak-labels", "none", check=True)
+    assert 'weak_labels = "none"' in (tmp_path / "b" / "curate.toml").read_text() and "weak stage" not in off.stdout
+    run_cli("init", tmp_path / "c", "--pool", pool, *OWN, "--positive", "clickbait", check=True)
+    assert 'weak_labels = "none"' in (tmp_path / "c" / "curate.toml").read_text()

@@ -18,7 +18,7 @@ from tests.conftest import REPO, run_cli, webis_rows
 N_ITEMS, ROUNDS, BUDGET = 500, 2, 20
 INIT = ["--labels", "no-clickbait,clickbait", "--positive", "clickbait", "--prompt",
         "A post is clickbait when it teases or withholds information to lure a click.",
-        "--gold-field", "label", "--crowd-field", "judgments", "--prior", "0.3"]
+        "--gold-field", "label", "--crowd-field", "judgments", "--prior", "0.3", "--weak-labels", "none"]
 RUN = ["--oracle", "simulated", "--rounds", str(ROUNDS), "--budget", str(BUDGET), "--presentations", "96",
        "--seed", "3", "--quiet"]
 

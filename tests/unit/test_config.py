@@ -55,3 +55,15 @@ def test_option_text_is_the_option_as_typed():
     assert option_text("--rounds", -1) == "--rounds -1"
     assert option_text("--strategy", "boundary") == "--strategy 'boundary'"
     assert option_text("--quiet", True) == "--quiet"
+
+
+def test_weak_labels_auto_resolves_by_the_crowd_column_and_is_saved_resolved(tmp_path):
+    task = dict(labels=["ok", "bad"], positive="bad", prompt="p")
+    assert ProjectConfig(task=TaskConfig(**task)).student.weak_labels == "none"
+    crowd = ProjectConfig(task=TaskConfig(**task, crowd_field="votes"))
+    assert crowd.student.weak_labels == "crowd"
+    off = ProjectConfig.model_validate({"task": {**task, "crowd_field": "votes"}, "student": {"weak_labels": "none"}})
+    assert off.student.weak_labels == "none"
+    save_config(tmp_path, crowd)
+    assert 'weak_labels = "crowd"' in (tmp_path / "curate.toml").read_text()
+    assert load_config(tmp_path).student.weak_labels == "crowd"
