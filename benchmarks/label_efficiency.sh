@@ -21,20 +21,25 @@ OUT=benchmarks/results/label_efficiency
 # does), Cluster-Margin with it, and the source's literal boundary-pairs.
 CONDITIONS=default,uncertainty,random,uncertainty@typiclust,cluster-margin@typiclust,boundary-pairs
 
-run() {  # run DATASET STUDENT NAME EXTRA-ARGS...
+run() {  # run DATASET STUDENT NAME EXTRA-ARGS...   (PRECISION=fp32 run ...: fp32, in its own work folder)
   local data=$1 student=$2 name=$3; shift 3
-  local opts
+  local opts work=$CACHE/experiments/$name precision=${PRECISION:-auto}
+  [[ $precision == auto ]] || work=$work-$precision
   opts=$(.venv/bin/python benchmarks/pools.py "$data" --cache "$CACHE/data")
   eval ".venv/bin/curate experiment label-efficiency $opts --student $student --out $OUT/$name \
-        --work $CACHE/experiments/$name --title \"$data, $student student\" --no-progress $*"
+        --work $work --precision $precision --title \"$data, $student student\" --no-progress $*"
 }
 
 if [[ $WHAT == proxy || $WHAT == all ]]; then
+  # fp32: these figures repeat on another CPU (bf16 moved margin-based ones by up to 0.1 kappa between CPUs).
+  # default+crowd is the default loop where the pool has a crowd column (student.weak_labels = "auto").
+  export PRECISION=fp32
   run webis proxy webis-proxy --conditions "$CONDITIONS,default+crowd,default+scout,crowd-all,gold-all" --seeds 5
-  run webis-rare proxy webis-rare-proxy --conditions "$CONDITIONS,crowd-all,gold-all" --seeds 5
+  run webis-rare proxy webis-rare-proxy --conditions "$CONDITIONS,default+crowd,crowd-all,gold-all" --seeds 5
   run chakraborty-5pct proxy chakraborty-5pct-proxy --conditions "$CONDITIONS,default+scout,gold-all" --seeds 5
-  run snow-rte proxy snow-rte-proxy --conditions "$CONDITIONS,crowd-all,gold-all" --seeds 5 \
+  run snow-rte proxy snow-rte-proxy --conditions "$CONDITIONS,default+crowd,crowd-all,gold-all" --seeds 5 \
       --budgets 50,100,150,200 --round-size 50
+  unset PRECISION
 fi
 if [[ $WHAT == coldshare ]]; then
   # the cold start's share of the first round (selection.cold_start_share): 1 (the default), 0.5 and 0.25

@@ -100,6 +100,9 @@ def test_bad_label_options(tmp_path, labels, positive, message):
       "--positive", "b"], "--conditions: condition 'magic': unknown query strategy 'magic'"),
     (["experiment", "label-efficiency", "--conditions", "uncertainty+tea", "--project", "x"], "unknown weak source 'tea'"),
     (["experiment", "label-efficiency", "--student", "big"], "give --project EXISTING"),
+    (["experiment", "label-efficiency", "--precision", "fp16", "--project", "x"],
+     "--precision 'fp16': use auto, bf16 or fp32"),
+    (["experiment", "cost-sweep", "--precision", "half", "--project", "x"], "--precision 'half': use auto, bf16 or fp32"),
 ])
 def test_bad_experiment_options_write_nothing(tmp_path, args, message):
     out = tmp_path / "out"

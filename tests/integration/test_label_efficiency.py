@@ -87,6 +87,13 @@ def test_rerun_resumes_finished_runs_and_bad_input_is_one_line(experiment: Path,
     assert bad.returncode == 2 and "unknown query strategy 'margn'" in bad.stderr and "Traceback" not in bad.stderr
     missing = run_cli("experiment", "label-efficiency", "--out", tmp_path / "y", "--student", "proxy")
     assert missing.returncode == 2 and "--project" in missing.stderr
+    # the work folder keeps the precision its embeddings were made in
+    recorded = before["settings"]["precision"]
+    other = "fp32" if recorded == "bf16" else "bf16"
+    clash = run_cli("experiment", "label-efficiency", "--pool", pool, "--out", experiment, *ARGS, "--precision", other)
+    assert clash.returncode == 2 and len(clash.stderr.strip().splitlines()) == 1, clash.stderr[-2000:]
+    assert f"its embeddings and runs were made in {recorded}; give --precision {recorded}" in clash.stderr
+    assert json.loads((experiment / "results.json").read_text())["runs"] == before["runs"]
 
 
 def test_more_seeds_reuse_the_recorded_runs(experiment: Path, tmp_path: Path):

@@ -631,6 +631,7 @@ def run_cost_sweep(
     command: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda s: None,
+    precision: str = "auto",
 ) -> dict:
     """Run every cell of the sweep through the loop on the template's pool and write the results.
 
@@ -663,7 +664,7 @@ def run_cost_sweep(
     grid = check_grid(seeds=seeds, budgets=budgets, shares=shares, prices=prices, weak_sources=weak_sources,
                       methods=methods, student=student)
     tpl, precision = open_template(
-        template, progress=progress, log=log,
+        template, progress=progress, log=log, precision=precision,
         crowd_needed_by="the weak source 'crowd'" if "crowd" in grid["weak_sources"] else None,
         crowd_alternative="give --weak-sources scout")
     base = tpl.config

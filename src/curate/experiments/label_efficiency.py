@@ -280,20 +280,25 @@ def _machine(precision: str) -> dict:
 
 
 def open_template(template: Path, *, progress: bool, log: Callable[[str], None],
-                  crowd_needed_by: str | None = None, crowd_alternative: str | None = None) -> tuple[Any, str]:
+                  crowd_needed_by: str | None = None, crowd_alternative: str | None = None,
+                  precision: str = "auto") -> tuple[Any, str]:
     """Open an experiment's template project, pin its precision (``student.precision = "auto"`` decided once, for
     every run copied from it) and compute its embeddings once if missing.
 
     Args:
         crowd_needed_by: what needs the crowd column (for the error), or None when nothing does.
         crowd_alternative: the other fix the error offers (e.g. ``give --weak-sources scout``).
+        precision: ``"auto"`` (the template's recorded choice, or bf16 against fp32 timed once), ``"bf16"`` or
+            ``"fp32"``. fp32 makes the figures repeatable on another CPU: the same bf16 runs on an Intel Xeon (AMX)
+            and an AMD EPYC (AVX512-BF16) moved margin-based conditions by up to 0.1 kappa, random sampling by 0.002.
 
     Returns:
         The open :class:`curate.project.Project` and the pinned precision (``"fp32"`` or ``"bf16"``).
 
     Raises:
-        CurateError: the template has no gold column (the simulated experts and the test split need one), or
-            ``crowd_needed_by`` is given and it has no crowd column.
+        CurateError: the template has no gold column (the simulated experts and the test split need one),
+            ``crowd_needed_by`` is given and it has no crowd column, or ``precision`` differs from the one its
+            embeddings were made in.
     """
     from curate.loop import Loop
     from curate.project import Project
@@ -306,6 +311,17 @@ def open_template(template: Path, *, progress: bool, log: Callable[[str], None],
     if crowd_needed_by and not task.crowd_field:
         raise CurateError(f"{template}: {crowd_needed_by} needs a crowd column (--crowd-field)"
                           + (f"; or {crowd_alternative}" if crowd_alternative else ""))
+    if precision not in ("auto", "bf16", "fp32"):
+        raise CurateError(f"--precision {precision!r}: use auto, bf16 or fp32")
+    if precision != "auto":
+        setting = tpl.config.student.precision
+        recorded = setting if setting != "auto" else tpl.store.get_meta("precision")
+        if recorded is not None and recorded != precision:
+            raise CurateError(f"{template}: its embeddings and runs were made in {recorded}; give --precision "
+                              f"{recorded}, or a new --work folder for {precision}")
+        if recorded is None:
+            with tpl.store.transaction() as conn:
+                tpl.store.set_meta(conn, "precision", precision)
     loop0 = Loop(tpl, progress=progress, log=log)
     precision = loop0.pin_precision()
     loop0.embeddings()
@@ -331,6 +347,7 @@ def run_label_efficiency(
     command: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda s: None,
+    precision: str = "auto",
 ) -> dict:
     """Run every condition x seed through the loop on the template's pool and write the results.
 
@@ -370,7 +387,7 @@ def run_label_efficiency(
         raise ValueError(f"budgets {budgets} must be positive multiples of the round size {round_size}")
     conds = [Condition.parse(c) for c in conditions]
     tpl, precision = open_template(
-        template, progress=progress, log=log,
+        template, progress=progress, log=log, precision=precision,
         crowd_needed_by="a '+crowd' or 'crowd-all' condition" if any(c.weak == "crowd" for c in conds) else None)
     base = tpl.config
     out, work = Path(out), Path(work) if work else Path(out) / "runs"
