@@ -145,6 +145,12 @@ class StudentConfig(_Strict):
     # (seconds per round; for wide sweeps and as a cheap first look). ``proxy_c`` is its inverse L2 strength.
     kind: Literal["finetune", "proxy"] = Field(default="finetune", json_schema_extra=_setting(cli="--student-kind"))
     proxy_c: float = Field(default=1.0, gt=0)
+    # After a weak stage, each expert item's weight in the proxy's refit on the weak rows plus the expert rows, as
+    # the mixed final recipe presents each expert item ``loop.final_expert_weight`` (4) times. None: all expert items
+    # together weigh as much as all weak rows, which let 100 boundary items outweigh 15,567 crowd labels (proxy, Webis,
+    # crowd then 100-600 curated labels, 5 seeds, fp32: 0.39-0.45 against 0.466 for the crowd alone; at 4 the curated
+    # rounds hold the crowd's level, 0.466-0.469, as the fine-tuned student's sequential stage does).
+    proxy_expert_weight: float | None = Field(default=4.0, gt=0)
     # Sequential SFT (Mallen & Belrose 2024, METHOD.md section 2): a weak stage on a weak label for every pool item
     # (the crowd column, or the round-0 scout's own predictions, free) trains the round-0 model once; every round's
     # expert fine-tune starts from it with a fresh optimizer. ``weak_presentations`` None: one pass over the pool.
