@@ -146,11 +146,12 @@ class StudentConfig(_Strict):
     kind: Literal["finetune", "proxy"] = Field(default="finetune", json_schema_extra=_setting(cli="--student-kind"))
     proxy_c: float = Field(default=1.0, gt=0)
     # After a weak stage, each expert item's weight in the proxy's refit on the weak rows plus the expert rows, as
-    # the mixed final recipe presents each expert item ``loop.final_expert_weight`` (4) times. None: all expert items
-    # together weigh as much as all weak rows, which let 100 boundary items outweigh 15,567 crowd labels (proxy, Webis,
-    # crowd then 100-600 curated labels, 5 seeds, fp32: 0.39-0.45 against 0.466 for the crowd alone; at 4 the curated
-    # rounds hold the crowd's level, 0.466-0.469, as the fine-tuned student's sequential stage does).
-    proxy_expert_weight: float | None = Field(default=4.0, gt=0)
+    # the mixed final recipe presents each expert item ``loop.final_expert_weight`` (4) times. 0: all expert items
+    # together weigh as much as all weak rows (the rule before this setting, kept for curate.toml files written
+    # before it: LEGACY_DEFAULTS), which let 100 boundary items outweigh 15,567 crowd labels (proxy, Webis, crowd then
+    # 100-600 curated labels, 5 seeds, fp32: 0.39-0.45 against 0.466 for the crowd alone; at 4 the curated rounds hold
+    # the crowd's level, 0.466-0.469, as the fine-tuned student's sequential stage does).
+    proxy_expert_weight: float = Field(default=4.0, ge=0)
     # Sequential SFT (Mallen & Belrose 2024, METHOD.md section 2): a weak stage on a weak label for every pool item
     # (the crowd column, or the round-0 scout's own predictions, free) trains the round-0 model once; every round's
     # expert fine-tune starts from it with a fresh optimizer. ``weak_presentations`` None: one pass over the pool.
@@ -553,6 +554,21 @@ def _format_validation_error(path: Path, err: ValidationError, options: dict[Set
     return f"{path}: field {where}: {first['msg']} (fix it in {fix})"
 
 
+LEGACY_DEFAULTS: dict[SettingKey, Any] = {("student", "proxy_expert_weight"): 0.0}
+"""Settings added after projects existed, each with the value that does what such a project did: a ``curate.toml``
+(or a results file's recorded configuration) written before a setting existed lacks its key and gets this value, so
+a resumed run or a reused result goes on as it began."""
+
+
+def with_legacy_defaults(raw: dict) -> dict:
+    """``raw`` settings (as ``curate.toml`` holds them) with every :data:`LEGACY_DEFAULTS` key its section lacks."""
+    out = dict(raw)
+    for (section, key), value in LEGACY_DEFAULTS.items():
+        if isinstance(out.get(section), dict) and key not in out[section]:
+            out[section] = {**out[section], key: value}
+    return out
+
+
 def load_config(project: Path) -> ProjectConfig:
     """Read and validate ``PROJECT/curate.toml``.
 
@@ -568,7 +584,7 @@ def load_config(project: Path) -> ProjectConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CurateError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return ProjectConfig.model_validate(raw)
+        return ProjectConfig.model_validate(with_legacy_defaults(raw))
     except ValidationError as exc:
         raise CurateError(_format_validation_error(path, exc)) from None
 

@@ -67,3 +67,13 @@ def test_weak_labels_auto_resolves_by_the_crowd_column_and_is_saved_resolved(tmp
     save_config(tmp_path, crowd)
     assert 'weak_labels = "crowd"' in (tmp_path / "curate.toml").read_text()
     assert load_config(tmp_path).student.weak_labels == "crowd"
+
+
+def test_a_curate_toml_written_before_a_setting_existed_keeps_what_it_did(tmp_path):
+    """LEGACY_DEFAULTS: a project saved before student.proxy_expert_weight existed resumes with the earlier rule (0);
+    a project saved now keeps the new default (4) through a save and a load."""
+    save_config(tmp_path, ProjectConfig(task=_task()))
+    text = (tmp_path / "curate.toml").read_text()
+    assert "proxy_expert_weight = 4.0" in text and load_config(tmp_path).student.proxy_expert_weight == 4.0
+    (tmp_path / "curate.toml").write_text(text.replace("proxy_expert_weight = 4.0\n", ""))
+    assert load_config(tmp_path).student.proxy_expert_weight == 0.0

@@ -71,19 +71,19 @@ def test_weak_stage_rows_join_the_expert_fit(tmp_path):
 
 def test_expert_rows_weigh_proxy_expert_weight_each_after_a_weak_stage(tmp_path):
     """A few expert labels that contradict 300 weak labels: 4 each (the default) leaves the weak model's decisions
-    standing; None (all expert rows together weigh as much as all weak rows) lets them take over."""
+    standing; 0 (all expert rows together weigh as much as all weak rows) lets them take over."""
     x, y = pool(seed=2, positive_share=0.3)
     weak = ProxyStudent(LABELS, StudentConfig(kind="proxy"), x)
     weak.fit(np.arange(100, 400), onehot(y[100:400]))
     weak.save(tmp_path / "weak")
     flipped = np.arange(10)  # ten expert items labelled against the weak labels' rule
     agree = {}
-    for w in (4.0, None):
+    for w in (4.0, 0.0):
         s = ProxyStudent(LABELS, StudentConfig(kind="proxy", proxy_expert_weight=w), x, init_from=tmp_path / "weak")
         s.fit(flipped, onehot(~y[flipped]))
         agree[w] = cohen_kappa(y[10:100], s.predict_proba(np.arange(10, 100))[:, 1] >= 0.5)
     assert StudentConfig().proxy_expert_weight == 4.0
-    assert agree[4.0] > 0.8 and agree[None] < agree[4.0] - 0.3, agree
+    assert agree[4.0] > 0.8 and agree[0.0] < agree[4.0] - 0.3, agree
 
 
 def test_paired_kappa_difference_cancels_shared_noise():

@@ -514,14 +514,14 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
         ``({(condition, seed): (run row, date of the earlier results)}, None)``, or ``({}, why not)`` where the
         settings differ (the first differing setting, old and new value).
     """
-    from curate.config import flatten_settings, setting_name
+    from curate.config import flatten_settings, setting_name, with_legacy_defaults
 
     old = previous.get("settings") or {}
     for key in _SAME:
         if old.get(key) != settings.get(key):
             return {}, f"{key} was {old.get(key)!r}, now {settings.get(key)!r}"
     try:
-        a = flatten_settings(ProjectConfig.model_validate(old["config"]))
+        a = flatten_settings(ProjectConfig.model_validate(with_legacy_defaults(old["config"])))
     except Exception as exc:  # an unreadable earlier config: run everything again
         return {}, f"its run configuration does not load ({str(exc).splitlines()[0]})"
     b = flatten_settings(ProjectConfig.model_validate(settings["config"]))

@@ -7,7 +7,7 @@ shares) enter as one weighted row per (item, label) with the label's share as we
 
 A weak stage (sequential SFT, Mallen & Belrose 2024) has no optimizer state to carry for a convex model: the expert
 stage refits on the weak rows plus the expert rows, each expert row weighted ``student.proxy_expert_weight`` (4, as
-the mixed final recipe presents each expert item 4 times; None: all expert rows together weigh as much as all weak
+the mixed final recipe presents each expert item 4 times; 0: all expert rows together weigh as much as all weak
 rows). The weak stage's data are saved with it for this.
 """
 
@@ -73,7 +73,7 @@ class ProxyStudent:
             raise ValueError(f"targets must be ({items.size}, {len(self.labels)}) with n > 0, got {targets.shape}")
         weight = np.ones(items.size)
         if self.prior_items.size:  # expert rows together weigh as much as the weak rows, or proxy_expert_weight each
-            per_item = self.settings.proxy_expert_weight or self.prior_items.size / items.size
+            per_item = self.settings.proxy_expert_weight or self.prior_items.size / items.size  # 0: equal totals
             weight = np.full(items.size, per_item)
         all_items = np.concatenate([self.prior_items, items])
         all_targets = np.concatenate([self.prior_targets, targets])
