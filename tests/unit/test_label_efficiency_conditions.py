@@ -65,3 +65,27 @@ def test_mix_suffix_sets_the_mixed_final_recipe_and_needs_a_weak_source():
         Condition.parse("default+mix")
     with pytest.raises(ValueError, match="unknown weak source"):
         Condition.parse("default+crowd+mix+mix")
+
+
+@pytest.mark.parametrize("student, reused", [("proxy", False), ("finetune", True)])
+def test_results_recorded_before_proxy_expert_weight_are_reused_only_where_it_does_nothing(student, reused):
+    """A results file written before student.proxy_expert_weight existed ran the proxy with the earlier rule (0): its
+    proxy runs are not taken for runs at the new default (4); its fine-tuned runs are (the setting is the proxy's)."""
+    import dataclasses
+
+    from curate.experiments.label_efficiency import reusable_runs
+
+    cond = Condition.parse("default+crowd")
+    cfg = _run_config(ProjectConfig(task=TaskConfig(**TASK, crowd_field="votes")), cond, seed=0, split_seed=0,
+                      rounds=2, round_size=100, student=student, precision="fp32", expert_kappa=0.8, bootstrap=10)
+    settings = {"pool": "p", "n_items": 10, "labels": ["no", "yes"], "positive": "yes", "gold_field": "label",
+                "crowd_field": "votes", "budgets": [100, 200], "round_size": 100, "rounds": 2, "student": student,
+                "split_seed": 0, "expert_kappa": 0.8, "experts_per_item": 2, "bootstrap": 10, "precision": "fp32",
+                "conditions": [dataclasses.asdict(cond)], "config": cfg.model_dump(mode="json")}
+    old_config = cfg.model_dump(mode="json")
+    del old_config["student"]["proxy_expert_weight"]  # as written before the setting existed
+    previous = {"settings": {**settings, "config": old_config}, "date": "2026-12-06",
+                "runs": {"default+crowd": [{"seed": 0, "kappa": [0.5]}]}}
+    runs, why = reusable_runs(previous, settings)
+    assert (len(runs) == 1) == reused
+    assert reused or why == "student.proxy_expert_weight was 0.0, now 4.0"

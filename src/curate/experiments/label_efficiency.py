@@ -530,6 +530,8 @@ def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int],
     # curate's defaults, not the template's).
     ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed"),
               ("loop", "final_self_training"), ("loop", "final_recipe")}
+    if b.get(("student", "kind")) == "finetune":  # the proxy head's settings do nothing to a fine-tuned student
+        ignore |= {("student", "proxy_c"), ("student", "proxy_expert_weight")}
     used = {n for c in settings["conditions"] if not c.get("defaults") for n in (c["strategy"], c["cold_start"])}
     for key in sorted(set(a) | set(b)):
         table = key[1].split(".", 1)[0] if key[0] == "selection" and "." in key[1] else None
