@@ -12,8 +12,8 @@
 # ~/.cache/curate/experiments), so a rerun takes every finished run from there and runs only the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHAT=${1:-proxy}
-[[ $# -gt 0 ]] && shift
+WHAT=proxy
+if [[ $# -gt 0 && $1 != -* ]]; then WHAT=$1; shift; fi  # `bash benchmarks/cost_sweep.sh --seeds 1` is the proxy sweep
 CACHE=${CURATE_CACHE:-$HOME/.cache/curate}
 opts=$(.venv/bin/python benchmarks/pools.py webis --cache "$CACHE/data")
 
