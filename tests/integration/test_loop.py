@@ -429,7 +429,11 @@ def test_proxy_loop_reproduces_the_recorded_figures(tmp_path, resumed):
 
     project = _make_project(tmp_path, "golden")
     toml = project / "curate.toml"
-    toml.write_text(toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5"))
+    # the figures were recorded with the proxy's earlier weighting after a weak stage (all expert rows together as
+    # heavy as all crowd rows): student.proxy_expert_weight = 0
+    text = toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5")
+    assert "proxy_expert_weight = 4.0" in text
+    toml.write_text(text.replace("proxy_expert_weight = 4.0", "proxy_expert_weight = 0.0"))
     if resumed:
         proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--seed", "3", "--rounds", "2")
         assert proc.returncode == 0, proc.stderr[-3000:]
