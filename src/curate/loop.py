@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from curate import evaluation, stopping
 from curate.agreement import model_expert_kappa, pairwise_kappa
-from curate.config import OracleConfig, StudentConfig, settings_change_error, validate_config
+from curate.config import OracleConfig, StudentConfig, settings_change_error, validate_config, with_legacy_defaults
 from curate.embed import cached_embeddings, embed_texts
 from curate.errors import CurateError
 from curate.models.encoder import EncoderClassifier
@@ -88,7 +88,10 @@ def check_settings(project: Project) -> None:
     stored = project.store.get_meta("settings")
     if stored is None:
         return
-    error = settings_change_error(validate_config(stored, str(project.path / "curate.db")), project.config)
+    # settings recorded before a setting existed lack it: they ran with its LEGACY_DEFAULTS value, as their
+    # curate.toml (load_config) says
+    error = settings_change_error(validate_config(with_legacy_defaults(stored), str(project.path / "curate.db")),
+                                  project.config)
     if error:
         raise CurateError(f"{project.path}: {error}")
 

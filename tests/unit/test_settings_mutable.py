@@ -116,6 +116,24 @@ def test_a_run_started_before_the_stable_settings_existed_resumes(project):
     assert loaded == project.config and loaded.loop.stop_when_stable is False
 
 
+def test_a_run_started_before_proxy_expert_weight_existed_resumes_with_the_earlier_rule(project):
+    """A project whose stored settings and curate.toml predate student.proxy_expert_weight resumes (both read as the
+    earlier rule, LEGACY_DEFAULTS); one started at the new default may not switch to the earlier rule mid-run."""
+    old = project.config.model_dump(mode="json")
+    del old["student"]["proxy_expert_weight"]
+    with project.store.transaction() as conn:
+        project.store.set_meta(conn, "settings", old)
+    text = (project.path / "curate.toml").read_text(encoding="utf-8")
+    (project.path / "curate.toml").write_text(text.replace("proxy_expert_weight = 4.0\n", ""), encoding="utf-8")
+    loaded = load_config(project.path)
+    assert loaded.student.proxy_expert_weight == 0.0
+    check_settings(Project(project.path, loaded))
+    with project.store.transaction() as conn:
+        project.store.set_meta(conn, "settings", project.config.model_dump(mode="json"))
+    with pytest.raises(CurateError, match=r"student.proxy_expert_weight=4.0, now 0.0"):
+        check_settings(Project(project.path, loaded))
+
+
 def _run_command():
     return typer.main.get_command(app).commands["run"]
 
