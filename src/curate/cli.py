@@ -175,12 +175,6 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
     label_list = _split_labels(labels)
     if positive not in label_list:
         raise CurateError(f"--positive {positive!r} is not one of --labels {label_list}; give one of them")
-    sources = ("auto", "none", "crowd", "scout", "gold")
-    if weak_labels not in sources:
-        raise CurateError(f"--weak-labels {weak_labels!r} is not one of {', '.join(sources)}; give one of them")
-    for source, field, flag in (("crowd", crowd_field, "--crowd-field"), ("gold", gold_field, "--gold-field")):
-        if weak_labels == source and not field:
-            raise CurateError(f"--weak-labels {source} needs a {source} column: give {flag} COLUMN, or --weak-labels none")
     task_data = dict(labels=label_list, positive=positive, prompt=prompt_text, text_field=text_field,
                      id_field=id_field, gold_field=gold_field, crowd_field=crowd_field)
     typed = {("task", "labels"): option_text("--labels", labels), ("task", "positive"): option_text("--positive", positive),
@@ -190,8 +184,10 @@ def _init_project(project: Path, pool: Path, *, labels: str, positive: str, prom
              ("scout", "seed_examples"): option_text("--seed-examples", seed_examples)}
     typed.update({("task", f"{name}_field"): option_text(f"--{name}-field", value) for name, value in
                   (("text", text_field), ("id", id_field), ("gold", gold_field), ("crowd", crowd_field))})
+    typed[("student", "weak_labels")] = option_text("--weak-labels", weak_labels)
     # The options' own checks, before the pool is read: an invalid value is named by the option that gave it.
-    task = validate_config({"task": task_data, "scout": scout}, "--labels/--positive/--prompt", typed).task
+    task = validate_config({"task": task_data, "scout": scout, "student": {"weak_labels": weak_labels}},
+                           "--labels/--positive/--prompt", typed).task
     from curate.project import init_project
 
     overrides: dict = {"scout": scout}
@@ -525,11 +521,6 @@ EXPERIMENT_PRECISION_HELP = (
     "the precision its embeddings were made in.")
 
 
-def _check_precision(precision: str) -> None:
-    if precision not in ("auto", "bf16", "fp32"):
-        raise CurateError(f"--precision {precision!r}: use auto, bf16 or fp32")
-
-
 @experiment_app.command("label-efficiency")
 @_friendly
 def experiment_label_efficiency(
@@ -565,9 +556,9 @@ def experiment_label_efficiency(
     """Conditions (query strategies, cold starts, weak stages, all-label baselines) at equal expert budgets, run
     through the real loop on any pool, several seeds, one fixed test split; paired verdicts against uncertainty and
     random sampling."""
-    from curate.experiments.label_efficiency import Condition, run_label_efficiency
+    from curate.experiments.label_efficiency import Condition, check_precision, run_label_efficiency
 
-    _check_precision(precision)
+    check_precision(precision)
     try:  # check the conditions before anything is created
         for name in _csv(conditions, "--conditions"):
             Condition.parse(name)
@@ -629,8 +620,9 @@ def experiment_cost_sweep(
     sequential SFT and its query-strategy variants, the Pareto frontier and the regime of each budget (Mallen and
     Belrose 2024)."""
     from curate.experiments.cost_sweep import BUDGETS, PRICES, QUICK, SHARES, check_grid, run_cost_sweep
+    from curate.experiments.label_efficiency import check_precision
 
-    _check_precision(precision)
+    check_precision(precision)
     def grid_option(value: Optional[str], flag: str, full: tuple, small: tuple, kind=float) -> tuple:
         if value is not None:
             return _numbers(value, flag, kind)

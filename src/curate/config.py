@@ -158,8 +158,9 @@ class StudentConfig(_Strict):
     # ``gold`` (the gold column) is for benchmarks: the all-gold ceiling. ``auto`` (the default) is resolved when the
     # project's settings are validated, and saved resolved: ``crowd`` where the task has a crowd column
     # (``task.crowd_field``), otherwise ``none`` (measured: Webis, fine-tuned, 3 seeds, crowd then curated is above
-    # expert labels alone by +0.06 to +0.16 kappa at 100 to 600 labels; the scout's predictions as weak labels lose
-    # to expert labels alone from 400 labels on, so a pool without a crowd column gets no weak stage).
+    # expert labels alone by +0.06 to +0.16 kappa at 100 to 600 labels; the scout's predictions as weak labels are
+    # below margin sampling on expert labels alone from 300 labels on (proxy, Webis, fp32), so a pool without a crowd
+    # column gets no weak stage).
     weak_labels: Literal["auto", "none", "crowd", "scout", "gold"] = Field(
         default="auto", json_schema_extra=_setting(cli="--weak-labels"))
     weak_presentations: int | None = Field(default=None, ge=1)

@@ -154,9 +154,10 @@ def _one_line_error(proc) -> str:
     (["--positive", "clickbait", "--prior", "0"], "error: --prior 0: must be more than 0 and less than 1"),
     (["--positive", "clickbait", "--prompt", ""], "error: --prompt: must not be empty"),
     (["--positive", "clickbait", "--weak-labels", "crowds"],
-     "error: --weak-labels 'crowds' is not one of auto, none, crowd, scout, gold"),
+     "error: --weak-labels 'crowds': must be 'auto', 'none', 'crowd', 'scout' or 'gold'"),
     (["--positive", "clickbait", "--weak-labels", "crowd"],
-     "error: --weak-labels crowd needs a crowd column: give --crowd-field COLUMN, or --weak-labels none"),
+     "error: --weak-labels 'crowd': student.weak_labels = \"crowd\" needs a crowd column: set task.crowd_field "
+     "(--crowd-field)"),
 ])
 def test_init_errors_name_the_option_typed(tmp_path, args, message):
     """An invalid option of `curate init` is named as typed, with the fix in its terms, not as a curate.toml field."""

@@ -279,6 +279,13 @@ def _machine(precision: str) -> dict:
             "precision": precision, "load_average_at_end": list(os.getloadavg())}
 
 
+def check_precision(precision: str) -> None:
+    """Raises:
+        CurateError: ``precision`` (an experiment's ``--precision``) is not auto, bf16 or fp32."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise CurateError(f"--precision {precision!r}: use auto, bf16 or fp32")
+
+
 def open_template(template: Path, *, progress: bool, log: Callable[[str], None],
                   crowd_needed_by: str | None = None, crowd_alternative: str | None = None,
                   precision: str = "auto") -> tuple[Any, str]:
@@ -311,8 +318,7 @@ def open_template(template: Path, *, progress: bool, log: Callable[[str], None],
     if crowd_needed_by and not task.crowd_field:
         raise CurateError(f"{template}: {crowd_needed_by} needs a crowd column (--crowd-field)"
                           + (f"; or {crowd_alternative}" if crowd_alternative else ""))
-    if precision not in ("auto", "bf16", "fp32"):
-        raise CurateError(f"--precision {precision!r}: use auto, bf16 or fp32")
+    check_precision(precision)
     if precision != "auto":
         setting = tpl.config.student.precision
         recorded = setting if setting != "auto" else tpl.store.get_meta("precision")
