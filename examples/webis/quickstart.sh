@@ -22,8 +22,9 @@ for strategy in boundary-margin uncertainty random; do
       --seed-examples examples/webis/seed_examples.json --prior 0.25 \
       --gold-field label --crowd-field judgments
   fi
-  # The default (boundary-margin) starts with a TypiClust cold start after the crowd weak stage (--weak-labels auto:
-  # crowd, as the pool has a crowd column); the baselines, as plain active learning does, use neither.
+  # The default (boundary-margin) takes half of its first round by a TypiClust cold start (selection.cold_start_share)
+  # after the crowd weak stage (--weak-labels auto: crowd, as the pool has a crowd column); the baselines, as plain
+  # active learning does, use neither.
   cold=typiclust weak=auto; [ "$strategy" = boundary-margin ] || { cold=none; weak=none; }
   # Resumable: running this again continues at the first step not completed.
   .venv/bin/curate run "$project" --oracle simulated --strategy "$strategy" --cold-start "$cold" \

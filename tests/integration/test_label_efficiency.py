@@ -94,6 +94,13 @@ def test_rerun_resumes_finished_runs_and_bad_input_is_one_line(experiment: Path,
     assert clash.returncode == 2 and len(clash.stderr.strip().splitlines()) == 1, clash.stderr[-2000:]
     assert f"its embeddings and runs were made in {recorded}; give --precision {recorded}" in clash.stderr
     assert json.loads((experiment / "results.json").read_text())["runs"] == before["runs"]
+    # a run folder made with other settings is not resumed as if it had the new ones (here the simulated experts'
+    # kappa; the same holds when a default changed since the folder was made)
+    other = run_cli("experiment", "label-efficiency", "--pool", pool, "--out", experiment, *ARGS, "--no-reuse",
+                    "--expert-kappa", "0.7")
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1, other.stderr[-2000:]
+    assert "this run was made with oracle.expert_kappa=0.8, now 0.7; give another --work folder" in other.stderr
+    assert json.loads((experiment / "results.json").read_text())["runs"] == before["runs"]
 
 
 def test_more_seeds_reuse_the_recorded_runs(experiment: Path, tmp_path: Path):

@@ -202,8 +202,7 @@ def _metrics(project: Path, t: int) -> dict:
 
 def test_proxy_loop_with_cold_start_weak_stage_serving_and_final_model(tmp_path):
     project = _make_project(tmp_path, "proxy")
-    toml = project / "curate.toml"
-    toml.write_text(toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5"))
+    assert "cold_start_share = 0.5" in (project / "curate.toml").read_text()  # the default: half the first round
     proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "weak stage: " in proc.stdout and "final model: 90 expert-labelled items" in proc.stdout
@@ -431,8 +430,8 @@ def test_proxy_loop_reproduces_the_recorded_figures(tmp_path, resumed):
     toml = project / "curate.toml"
     # the figures were recorded with the proxy's earlier weighting after a weak stage (all expert rows together as
     # heavy as all crowd rows): student.proxy_expert_weight = 0
-    text = toml.read_text().replace("cold_start_share = 1.0", "cold_start_share = 0.5")
-    assert "proxy_expert_weight = 4.0" in text
+    text = toml.read_text()
+    assert "proxy_expert_weight = 4.0" in text and "cold_start_share = 0.5" in text
     toml.write_text(text.replace("proxy_expert_weight = 4.0", "proxy_expert_weight = 0.0"))
     if resumed:
         proc = run_cli("run", project, *PROXY_RUN, "--weak-labels", "crowd", "--seed", "3", "--rounds", "2")

@@ -70,10 +70,17 @@ def test_weak_labels_auto_resolves_by_the_crowd_column_and_is_saved_resolved(tmp
 
 
 def test_a_curate_toml_written_before_a_setting_existed_keeps_what_it_did(tmp_path):
-    """LEGACY_DEFAULTS: a project saved before student.proxy_expert_weight existed resumes with the earlier rule (0);
-    a project saved now keeps the new default (4) through a save and a load."""
+    """LEGACY_DEFAULTS: a project saved before student.proxy_expert_weight existed resumes with the earlier rule (0),
+    and before selection.cold_start_share existed with the cold start choosing the whole first round (1); a project
+    saved now keeps the new defaults (4, 0.5) through a save and a load."""
     save_config(tmp_path, ProjectConfig(task=_task()))
     text = (tmp_path / "curate.toml").read_text()
     assert "proxy_expert_weight = 4.0" in text and load_config(tmp_path).student.proxy_expert_weight == 4.0
     (tmp_path / "curate.toml").write_text(text.replace("proxy_expert_weight = 4.0\n", ""))
     assert load_config(tmp_path).student.proxy_expert_weight == 0.0
+    # the cold start's share of the first round: 0.5 now, the whole first round (1.0) before the setting existed
+    assert "cold_start_share = 0.5\n" in text
+    (tmp_path / "curate.toml").write_text(text.replace("cold_start_share = 0.5\n", ""))
+    assert load_config(tmp_path).selection.cold_start_share == 1.0
+    (tmp_path / "curate.toml").write_text(text)
+    assert load_config(tmp_path).selection.cold_start_share == 0.5

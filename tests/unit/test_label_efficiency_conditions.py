@@ -39,7 +39,7 @@ def test_names_without_share_mean_what_they_meant():
     # without :SHARE a non-default condition keeps the template's share
     base = ProjectConfig.model_validate({"task": TASK, "selection": {"cold_start_share": 0.3}})
     assert _config(Condition.parse("uncertainty@typiclust"), base).selection.cold_start_share == 0.3
-    assert _config(Condition.parse("default"), base).selection.cold_start_share == 1.0
+    assert _config(Condition.parse("default"), base).selection.cold_start_share == SelectionConfig().cold_start_share
 
 
 @pytest.mark.parametrize("bad, match", [

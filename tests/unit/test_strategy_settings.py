@@ -55,7 +55,8 @@ def test_flat_old_selection_loads_and_equals_the_tables(tmp_path):
     assert old.selection.params("boundary-margin")["clusters"] == 7
     assert old.selection.params("typiclust") == {"typiclust_neighbours": 3, "min_cluster_size": 5, "by_label": True,
                                                  "kmeans_iterations": 9}
-    assert SelectionConfig.model_validate(OLD_FLAT) == SelectionConfig()  # the old defaults are the new ones
+    # the old defaults are the new ones, but for the cold start's share of the first round (1 then, 0.5 now)
+    assert SelectionConfig.model_validate(OLD_FLAT) == SelectionConfig(cold_start_share=1.0)
     # A table entry wins over a flat key; the dump is the table form and reads back the same.
     both = SelectionConfig.model_validate({"clusters": 4, "cluster-margin": {"clusters": 6}})
     assert (both.params("boundary-margin")["clusters"], both.params("cluster-margin")["clusters"]) == (4, 6)
@@ -116,7 +117,9 @@ def test_a_registered_toy_strategy_is_selectable_and_its_settings_load(tmp_path,
     _write(tmp_path / "bad", {"toy": {"step": 0}})
     with pytest.raises(CurateError, match="field selection.toy.step: Input should be greater than or equal to 1"):
         load_config(tmp_path / "bad")
-    changed = ProjectConfig.model_validate({"task": TASK, "selection": {"strategy": "toy", "toy": {"step": 4}}})
+    # (the file, written without cold_start_share, gets its LEGACY_DEFAULTS value; the change keeps it)
+    changed = ProjectConfig.model_validate({"task": TASK, "selection": {"strategy": "toy", "toy": {"step": 4},
+                                                                        "cold_start_share": 1.0}})
     assert settings_change_error(config, changed).startswith("this run started with selection.toy.step=3, now 4;")
     monkeypatch.delitem(STRATEGIES, "toy")
     assert "toy" not in curate.select.STRATEGIES

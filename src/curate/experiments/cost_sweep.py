@@ -40,10 +40,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from curate.config import ProjectConfig, flatten_settings, setting_name
+from curate.config import ProjectConfig
 from curate.errors import CurateError
 from curate.experiments.label_efficiency import (
-    Condition, _clean, _interval, _machine, _run_config, open_template, prepare_run,
+    Condition, _clean, _interval, _machine, _run_config, check_run_folder, open_template, prepare_run,
 )
 from curate.progress import progress_callback
 
@@ -242,17 +242,6 @@ def _cell_config(base: ProjectConfig, cell: dict, *, seed: int, split_seed: int,
     return ProjectConfig.model_validate(data)
 
 
-def _same_settings(folder: Path, cfg: ProjectConfig) -> None:
-    """Refuse a run folder made with other settings (a rerun with other options into the same ``--work``)."""
-    from curate.config import load_config
-
-    a, b = flatten_settings(load_config(folder)), flatten_settings(cfg)
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            raise CurateError(f"{folder}: this run was made with {setting_name(key)}={a.get(key)!r}, now "
-                              f"{b.get(key)!r}; give another --work folder (or delete this one)")
-
-
 def run_cell(template: Path, folder: Path, config: ProjectConfig, *, keep_models: bool = False,
              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run (or resume) one cell's loop in ``folder`` and return what it measured; a finished run is read back from
@@ -282,7 +271,7 @@ def run_cell(template: Path, folder: Path, config: ProjectConfig, *, keep_models
     folder = Path(folder)
     done = folder / CELL_FILE
     if (folder / "curate.toml").is_file():
-        _same_settings(folder, config)
+        check_run_folder(folder, config)
         if done.is_file():
             return json.loads(done.read_text(encoding="utf-8"))
     prepare_run(template, folder, config)

@@ -49,7 +49,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from curate.config import ProjectConfig, SelectionConfig, save_config
+from curate.config import ProjectConfig, SelectionConfig, flatten_settings, save_config, setting_name
 from curate.errors import CurateError
 from curate.progress import progress_callback
 
@@ -129,6 +129,22 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def check_run_folder(folder: Path, config: ProjectConfig) -> None:
+    """Refuse a run folder made with other settings (a rerun with other options, or after a default changed, into
+    the same ``--work``): resuming it would report its old settings' figures under the new ones.
+
+    Raises:
+        CurateError: naming the folder, the first setting that differs (old and new value) and the fix.
+    """
+    from curate.config import load_config
+
+    a, b = flatten_settings(load_config(folder)), flatten_settings(config)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            raise CurateError(f"{folder}: this run was made with {setting_name(key)}={a.get(key)!r}, now "
+                              f"{b.get(key)!r}; give another --work folder (or delete this one)")
 
 
 def prepare_run(template: Path, folder: Path, config: ProjectConfig) -> Path:
@@ -452,7 +468,10 @@ def run_label_efficiency(
                 cfg = _run_config(base, cond, seed=seed, split_seed=split_seed, rounds=rounds, round_size=round_size,
                                   student=student, precision=precision, expert_kappa=expert_kappa,
                                   bootstrap=bootstrap)
-                folder = prepare_run(template, work / cond.name.replace("/", "_") / f"seed{seed}", cfg)
+                folder = work / cond.name.replace("/", "_") / f"seed{seed}"
+                if (folder / "curate.toml").is_file():
+                    check_run_folder(folder, cfg)
+                prepare_run(template, folder, cfg)
                 project = Project.open(folder)
                 result = Loop(project, progress=False, log=lambda s, c=cond.name, sd=seed: log(f"[{c} seed {sd}] {s}")).run()
                 # the steps' own recorded seconds: right for a run resumed over several invocations too
