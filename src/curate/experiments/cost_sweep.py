@@ -81,8 +81,8 @@ NOTES = [
     "`curate run --weak-labels scout`). The scout is a weak *model*, priced like the crowd at $w per label here.",
     "Expert labels: the loop's simulated experts from gold at the pairwise kappa in the settings, one expert per item.",
     "Query strategies: as the loop runs them (curate.select), with the template's [selection] settings of that "
-    "strategy ('sequential+default': curate's defaults, whose cold start chooses every item of a first round when "
-    "nothing is labelled yet). 'sequential' and 'expert-only' choose at random.",
+    "strategy ('sequential+default': curate's defaults, whose cold start chooses selection.cold_start_share of a "
+    "first round when nothing is labelled yet). 'sequential' and 'expert-only' choose at random.",
     "Few-shot-prompted sequential SFT (the earlier proxy sweep's sixth method) is not run: the loop's students have no "
     "few-shot input format.",
     "Regime of a budget (per weak source and w, over all methods, by mean test kappa): quantity-dominant when the "
