@@ -166,3 +166,11 @@ def test_report_plots_and_a_finished_run_is_read_back(quick: Path):
     assert again == {k: v for k, v in cell["per_seed"][0].items() if k != "seed"}
     assert (folder / "curate.db").stat().st_mtime_ns == before
     assert not list((folder / "rounds").glob("*/model"))  # the students are deleted once measured
+    # ... but not when the cell's settings changed since (its figures would stand for settings they were not made with)
+    from curate.errors import CurateError
+
+    other = load_config(folder).model_copy(deep=True)
+    other.oracle.expert_kappa = 0.7
+    with pytest.raises(CurateError, match="this run was made with oracle.expert_kappa=0.8, now 0.7; give another"):
+        run_cell(Path(res["settings"]["work"]) / "template", folder, other)
+    assert (folder / "curate.db").stat().st_mtime_ns == before

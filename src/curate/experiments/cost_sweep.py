@@ -43,7 +43,7 @@ import numpy as np
 from curate.config import ProjectConfig
 from curate.errors import CurateError
 from curate.experiments.label_efficiency import (
-    Condition, _clean, _interval, _machine, _run_config, check_run_folder, open_template, prepare_run,
+    Condition, _clean, _interval, _machine, _run_config, open_template, prepare_run,
 )
 from curate.progress import progress_callback
 
@@ -270,11 +270,9 @@ def run_cell(template: Path, folder: Path, config: ProjectConfig, *, keep_models
 
     folder = Path(folder)
     done = folder / CELL_FILE
-    if (folder / "curate.toml").is_file():
-        check_run_folder(folder, config)
-        if done.is_file():
-            return json.loads(done.read_text(encoding="utf-8"))
-    prepare_run(template, folder, config)
+    prepare_run(template, folder, config)  # an existing folder: refused when made with other settings
+    if done.is_file():
+        return json.loads(done.read_text(encoding="utf-8"))
     project = Project.open(folder)
     try:
         loop = Loop(project, progress=False, log=log)

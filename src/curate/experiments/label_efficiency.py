@@ -131,7 +131,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def check_run_folder(folder: Path, config: ProjectConfig) -> None:
+def _check_run_folder(folder: Path, config: ProjectConfig) -> None:
     """Refuse a run folder made with other settings (a rerun with other options, or after a default changed, into
     the same ``--work``): resuming it would report its old settings' figures under the new ones.
 
@@ -149,10 +149,11 @@ def check_run_folder(folder: Path, config: ProjectConfig) -> None:
 
 def prepare_run(template: Path, folder: Path, config: ProjectConfig) -> Path:
     """Create a run project at ``folder`` sharing the template's pool and embeddings (hard links), with
-    ``config``; an existing ``folder`` is left as it is (the run resumes).
+    ``config``; an existing ``folder`` made with the same settings is left as it is (the run resumes).
 
     Raises:
-        CurateError: the template has no pool or embeddings.
+        CurateError: the template has no pool or embeddings, or an existing ``folder`` was made with other settings
+            (naming the first that differs, its old and new value, and the fix).
     """
     from curate.embed import EMBEDDINGS_NAME, META_NAME
     from curate.project import POOL_NAME
@@ -160,6 +161,7 @@ def prepare_run(template: Path, folder: Path, config: ProjectConfig) -> Path:
 
     folder = Path(folder)
     if (folder / "curate.toml").is_file():
+        _check_run_folder(folder, config)
         return folder
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -296,8 +298,11 @@ def _machine(precision: str) -> dict:
 
 
 def check_precision(precision: str) -> None:
-    """Raises:
-        CurateError: ``precision`` (an experiment's ``--precision``) is not auto, bf16 or fp32."""
+    """Check an experiment's ``--precision``.
+
+    Raises:
+        CurateError: ``precision`` is not auto, bf16 or fp32.
+    """
     if precision not in ("auto", "bf16", "fp32"):
         raise CurateError(f"--precision {precision!r}: use auto, bf16 or fp32")
 
@@ -468,10 +473,7 @@ def run_label_efficiency(
                 cfg = _run_config(base, cond, seed=seed, split_seed=split_seed, rounds=rounds, round_size=round_size,
                                   student=student, precision=precision, expert_kappa=expert_kappa,
                                   bootstrap=bootstrap)
-                folder = work / cond.name.replace("/", "_") / f"seed{seed}"
-                if (folder / "curate.toml").is_file():
-                    check_run_folder(folder, cfg)
-                prepare_run(template, folder, cfg)
+                folder = prepare_run(template, work / cond.name.replace("/", "_") / f"seed{seed}", cfg)
                 project = Project.open(folder)
                 result = Loop(project, progress=False, log=lambda s, c=cond.name, sd=seed: log(f"[{c} seed {sd}] {s}")).run()
                 # the steps' own recorded seconds: right for a run resumed over several invocations too
