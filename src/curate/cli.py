@@ -548,7 +548,7 @@ def experiment_label_efficiency(
     expert_kappa: float = typer.Option(0.8, "--expert-kappa", help="Simulated experts' pairwise kappa."),
     work: Optional[Path] = typer.Option(None, "--work", help="Where the run projects live (default OUT/runs); rerunning resumes them."),
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep every round's student (default: the final model only)."),
-    reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Take runs already recorded in OUT/results.json with the same settings instead of running them again (so --seeds 5 after --seeds 3 runs two more seeds)."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Take runs already recorded in OUT/results.json with the same settings instead of running them again (so --seeds 5 after --seeds 3 runs two more seeds); a changed [selection] setting reruns only the conditions whose runs read it."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of the results."),
     precision: str = typer.Option("auto", "--precision", help=EXPERIMENT_PRECISION_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress"),

@@ -135,30 +135,38 @@ def test_reuse_refuses_other_settings(experiment: Path):
     from curate.experiments.label_efficiency import reusable_runs
 
     res = json.loads((experiment / "results.json").read_text())
-    same, why = reusable_runs(res, res["settings"])
-    assert why is None and len(same) == 5 * 2
+    same, why, refused = reusable_runs(res, res["settings"])
+    assert why is None and len(same) == 5 * 2 and refused == {}
     other = json.loads(json.dumps(res["settings"]))
     other["expert_kappa"] = 0.7
-    assert reusable_runs(res, other) == ({}, "expert_kappa was 0.8, now 0.7")
+    assert reusable_runs(res, other) == ({}, "expert_kappa was 0.8, now 0.7", {})
     other = json.loads(json.dumps(res["settings"]))
     other["config"]["student"]["learning_rate"] = 1e-4
-    runs, why = reusable_runs(res, other)
+    runs, why, _ = reusable_runs(res, other)
     assert runs == {} and why.startswith("student.learning_rate was")
     # a condition defined differently under the same name is run again, the others are reused
     other = json.loads(json.dumps(res["settings"]))
     next(c for c in other["conditions"] if c["name"] == "random")["cold_start"] = "typiclust"
-    runs, why = reusable_runs(res, other)
+    runs, why, refused = reusable_runs(res, other)
     assert why is None and {c for c, _ in runs} == {"default", "uncertainty", "crowd-all", "uncertainty+crowd"}
+    assert refused == {"random": "the condition is defined differently"}
+    # a setting only a cold start reads (its share of round 1) runs the conditions with a cold start again
+    other = json.loads(json.dumps(res["settings"]))
+    other["selection_by_condition"]["default"]["cold_start_share"] = 0.25
+    other["selection_by_condition"]["uncertainty"]["cold_start_share"] = 0.25
+    runs, why, refused = reusable_runs(res, other)
+    assert why is None and refused == {"default": "selection.cold_start_share was 0.5, now 0.25"}
+    assert {c for c, _ in runs} == {"uncertainty", "random", "crowd-all", "uncertainty+crowd"}
     # results written before a condition field existed (here +self, self_training) stand for its default
     older = json.loads(json.dumps(res))
     for c in older["settings"]["conditions"]:
         del c["self_training"]
-    runs, why = reusable_runs(older, res["settings"])
+    runs, why, _ = reusable_runs(older, res["settings"])
     assert why is None and len(runs) == 5 * 2
     # a run the earlier results had reused themselves keeps the date of the results that ran it
     chained = json.loads(json.dumps(res))
     chained["reused"] = [{"condition": "random", "seed": 0, "date": "2026-01-01T00:00:00+00:00"}]
-    runs, why = reusable_runs(chained, res["settings"])
+    runs, why, _ = reusable_runs(chained, res["settings"])
     assert why is None and runs["random", 0][1] == "2026-01-01T00:00:00+00:00" and runs["random", 1][1] == res["date"]
 
 

@@ -81,11 +81,48 @@ def test_results_recorded_before_proxy_expert_weight_are_reused_only_where_it_do
     settings = {"pool": "p", "n_items": 10, "labels": ["no", "yes"], "positive": "yes", "gold_field": "label",
                 "crowd_field": "votes", "budgets": [100, 200], "round_size": 100, "rounds": 2, "student": student,
                 "split_seed": 0, "expert_kappa": 0.8, "experts_per_item": 2, "bootstrap": 10, "precision": "fp32",
-                "conditions": [dataclasses.asdict(cond)], "config": cfg.model_dump(mode="json")}
+                "conditions": [dataclasses.asdict(cond)], "config": cfg.model_dump(mode="json"),
+                "selection_by_condition": {cond.name: cfg.selection.model_dump(mode="json")}}
     old_config = cfg.model_dump(mode="json")
     del old_config["student"]["proxy_expert_weight"]  # as written before the setting existed
     previous = {"settings": {**settings, "config": old_config}, "date": "2026-12-06",
                 "runs": {"default+crowd": [{"seed": 0, "kappa": [0.5]}]}}
-    runs, why = reusable_runs(previous, settings)
+    runs, why, _ = reusable_runs(previous, settings)
     assert (len(runs) == 1) == reused
     assert reused or why == "student.proxy_expert_weight was 0.0, now 4.0"
+
+
+def test_results_recorded_before_each_condition_selection_rerun_only_the_cold_start_conditions():
+    """Results written before ``selection_by_condition`` was recorded, when the default cold-start share was 1: after
+    the default became 0.5, ``uncertainty`` (no cold start, the template's [selection]) is reused; ``default`` (its
+    runs used curate's defaults of the day, not recorded) and ``uncertainty@typiclust`` (share 1, now 0.5) run again."""
+    import dataclasses
+
+    from curate.experiments.label_efficiency import reusable_runs
+
+    conds = [Condition.parse(n) for n in ("uncertainty", "default", "uncertainty@typiclust")]
+    base = ProjectConfig(task=TaskConfig(**TASK))
+
+    def settings_for(share: float, record: bool) -> dict:
+        cfg = base.model_copy(update={"selection": base.selection.model_copy(update={"cold_start_share": share})})
+        run = {c.name: _run_config(cfg, c, seed=0, split_seed=0, rounds=2, round_size=100, student="finetune",
+                                   precision="fp32", expert_kappa=0.8, bootstrap=10) for c in conds}
+        out = {"pool": "p", "n_items": 10, "labels": ["no", "yes"], "positive": "yes", "gold_field": "label",
+               "crowd_field": None, "budgets": [100, 200], "round_size": 100, "rounds": 2, "student": "finetune",
+               "split_seed": 0, "expert_kappa": 0.8, "experts_per_item": 2, "bootstrap": 10, "precision": "fp32",
+               "conditions": [dataclasses.asdict(c) for c in conds],
+               "config": run["uncertainty"].model_dump(mode="json")}
+        if record:
+            out["selection_by_condition"] = {n: r.selection.model_dump(mode="json") for n, r in run.items()}
+        return out
+
+    previous = {"settings": settings_for(1.0, record=False), "date": "2026-12-06",
+                "runs": {c.name: [{"seed": 0, "kappa": [0.5]}] for c in conds}}
+    runs, why, refused = reusable_runs(previous, settings_for(0.5, record=True))
+    assert why is None and set(runs) == {("uncertainty", 0)}
+    assert refused == {"default": "the earlier results do not record this condition's [selection] settings",
+                       "uncertainty@typiclust": "selection.cold_start_share was 1.0, now 0.5"}
+    # recorded condition by condition, the same share is reused everywhere
+    previous["settings"] = settings_for(0.5, record=True)
+    runs, why, refused = reusable_runs(previous, settings_for(0.5, record=True))
+    assert why is None and len(runs) == 3 and refused == {}

@@ -427,9 +427,12 @@ def run_label_efficiency(
                          bootstrap=bootstrap, precision=precision)
     previous, reused = ({}, [])
     if reuse and (out / "results.json").is_file():
-        previous, why = reusable_runs(json.loads((out / "results.json").read_text(encoding="utf-8")), settings)
+        previous, why, refused = reusable_runs(json.loads((out / "results.json").read_text(encoding="utf-8")),
+                                               settings)
         log(f"reusing {len(previous)} run(s) recorded in {out / 'results.json'}" if not why
             else f"not reusing {out / 'results.json'}: {why}")
+        for name, reason in refused.items():
+            log(f"not reusing the {name} runs recorded in {out / 'results.json'}: {reason}")
     done: set[tuple[str, int]] = set()
     for cond in conds:  # the reused runs first, so every intermediate results.json holds them
         for seed in range(seeds):
@@ -517,6 +520,11 @@ def _settings(base: ProjectConfig, tpl, template: Path, conds: Sequence[Conditio
                               split_seed=split_seed, rounds=rounds, round_size=round_size, student=student,
                               precision=precision, expert_kappa=expert_kappa,
                               bootstrap=bootstrap).model_dump(mode="json"),
+        # each condition's own [selection] (a "default" condition's is curate's defaults), for reuse
+        "selection_by_condition": {
+            c.name: _run_config(base, c, seed=0, split_seed=split_seed, rounds=rounds, round_size=round_size,
+                                student=student, precision=precision, expert_kappa=expert_kappa,
+                                bootstrap=bootstrap).selection.model_dump(mode="json") for c in conds},
     }
 
 
@@ -525,61 +533,112 @@ _SAME = ("pool", "n_items", "labels", "positive", "gold_field", "crowd_field", "
          "student", "split_seed", "expert_kappa", "experts_per_item", "bootstrap", "precision")
 
 
-def reusable_runs(previous: dict, settings: dict) -> tuple[dict[tuple[str, int], tuple[dict, str]], str | None]:
+def reusable_runs(previous: dict, settings: dict
+                  ) -> tuple[dict[tuple[str, int], tuple[dict, str]], str | None, dict[str, str]]:
     """The runs of an earlier ``results.json`` that stand for runs of the experiment described by ``settings``.
 
-    A run is reused when every setting in ``_SAME`` is equal, the run configuration is equal setting by setting
-    (either ``[selection]`` form: :func:`curate.config.flatten_settings`; a strategy's own table only where a
-    condition uses the template's settings of that strategy), and its condition is defined the same way; the seed
-    count and the list of conditions may differ.
+    A run is reused when every setting in ``_SAME`` is equal, the run configuration outside ``[selection]`` is equal
+    setting by setting, its condition is defined the same way, and the ``[selection]`` settings *that condition's
+    runs use* are equal: the top-level ones (``selection.cold_start_share`` only where the condition has a cold
+    start) and the tables of its query strategy and cold start (either ``[selection]`` form:
+    :func:`curate.config.flatten_settings`). So a changed default that only a cold start reads (the cold start's
+    share of round 1) runs the ``default`` conditions again and keeps ``uncertainty`` and ``random``. The seed count
+    and the list of conditions may differ.
 
     Args:
         previous: the dict an earlier run wrote to ``results.json``.
         settings: the new experiment's ``settings`` (as written to ``results.json``).
 
     Returns:
-        ``({(condition, seed): (run row, date of the earlier results)}, None)``, or ``({}, why not)`` where the
-        settings differ (the first differing setting, old and new value).
+        ``(runs, why, refused)``: ``runs`` is ``{(condition, seed): (run row, date of the earlier results)}``; ``why``
+        is None, or why no run at all is reused (the first differing setting, old and new value); ``refused`` is
+        ``{condition: why}`` for conditions recorded in ``previous`` and wanted now whose runs are not reused.
     """
-    from curate.config import flatten_settings, setting_name, with_legacy_defaults
+    from curate.config import setting_name, with_legacy_defaults
 
     old = previous.get("settings") or {}
     for key in _SAME:
         if old.get(key) != settings.get(key):
-            return {}, f"{key} was {old.get(key)!r}, now {settings.get(key)!r}"
+            return {}, f"{key} was {old.get(key)!r}, now {settings.get(key)!r}", {}
     try:
         a = flatten_settings(ProjectConfig.model_validate(with_legacy_defaults(old["config"])))
     except Exception as exc:  # an unreadable earlier config: run everything again
-        return {}, f"its run configuration does not load ({str(exc).splitlines()[0]})"
+        return {}, f"its run configuration does not load ({str(exc).splitlines()[0]})", {}
     b = flatten_settings(ProjectConfig.model_validate(settings["config"]))
-    # the first condition's own choices are in the config; the conditions are compared below. A strategy's table
-    # matters only to the conditions that use the template's settings of that strategy ("default" conditions use
-    # curate's defaults, not the template's).
-    ignore = {("selection", "strategy"), ("selection", "cold_start"), ("student", "weak_labels"), ("loop", "seed"),
-              ("loop", "final_self_training"), ("loop", "final_recipe")}
+    # the conditions' own choices are compared below, [selection] condition by condition
+    ignore = {("student", "weak_labels"), ("loop", "seed"), ("loop", "final_self_training"), ("loop", "final_recipe")}
     if b.get(("student", "kind")) == "finetune":  # the proxy head's settings do nothing to a fine-tuned student
         ignore |= {("student", "proxy_c"), ("student", "proxy_expert_weight")}
-    used = {n for c in settings["conditions"] if not c.get("defaults") for n in (c["strategy"], c["cold_start"])}
     for key in sorted(set(a) | set(b)):
-        table = key[1].split(".", 1)[0] if key[0] == "selection" and "." in key[1] else None
-        if table is not None and table not in used:
-            continue
-        if key not in ignore and a.get(key) != b.get(key):
-            return {}, f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}"
+        if key[0] != "selection" and key not in ignore and a.get(key) != b.get(key):
+            return {}, f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}", {}
     # a condition recorded before a field existed has that field's default
     blank = {f.name: f.default for f in dataclasses.fields(Condition) if f.default is not dataclasses.MISSING}
     defined = {c["name"]: {**blank, **c} for c in old.get("conditions", [])}
     wanted = {c["name"]: c for c in settings["conditions"]}
+    old_selection = _selection_by_condition(old, with_legacy_defaults(old["config"]), defined)
+    new_selection = _selection_by_condition(settings, settings["config"], wanted)
     # a run the earlier results had themselves reused keeps the date of the results that ran it
     first = {(r["condition"], int(r["seed"])): r["date"] for r in previous.get("reused") or []}
     out: dict[tuple[str, int], tuple[dict, str]] = {}
+    refused: dict[str, str] = {}
     for name, rows in (previous.get("runs") or {}).items():
-        if name not in wanted or defined.get(name) != wanted[name]:
+        if name not in wanted:
+            continue
+        if defined.get(name) != wanted[name]:
+            refused[name] = "the condition is defined differently"
+            continue
+        differs = _selection_difference(old_selection.get(name), new_selection[name], wanted[name],
+                                        settings["config"])
+        if differs:
+            refused[name] = differs
             continue
         for row in rows:
             seed = int(row["seed"])
             out[name, seed] = (row, first.get((name, seed), previous.get("date", "?")))
-    return out, None
+    return out, None, refused
+
+
+def _selection_by_condition(settings: dict, config: dict, conditions: dict[str, dict]) -> dict[str, dict | None]:
+    """``{condition: its runs' [selection] settings (JSON)}`` from ``settings["selection_by_condition"]``, or, for
+    results written before that was recorded, derived from the first condition's run configuration: a condition
+    that reads the template's ``[selection]`` (not ``default``) gets the template's with its own strategy, cold start
+    and share, where the first condition read the template's too; anything else is None (not known)."""
+    recorded = settings.get("selection_by_condition")
+    if recorded is not None:
+        return {name: recorded.get(name) for name in conditions}
+    listed = settings.get("conditions") or []
+    first_default = bool(listed and listed[0].get("defaults"))
+    out: dict[str, dict | None] = {}
+    for name, c in conditions.items():
+        if c.get("defaults") or first_default:  # which defaults made those runs is not recorded
+            out[name] = None
+            continue
+        sel = {**config["selection"], "strategy": c["strategy"], "cold_start": c["cold_start"]}
+        if c.get("cold_start_share") is not None:
+            sel["cold_start_share"] = c["cold_start_share"]
+        out[name] = sel
+    return out
+
+
+def _selection_difference(old: dict | None, new: dict, condition: dict, config: dict) -> str | None:
+    """The first ``[selection]`` setting a condition's runs use whose value differs between ``old`` and ``new``
+    (``"name was X, now Y"``), or None. ``old`` None: the earlier results do not say. ``config``: any valid run
+    configuration (JSON), only to validate the two ``[selection]`` forms alike."""
+    if old is None:
+        return "the earlier results do not record this condition's [selection] settings"
+    a = flatten_settings(ProjectConfig.model_validate({**config, "selection": old}))
+    b = flatten_settings(ProjectConfig.model_validate({**config, "selection": new}))
+    tables = {condition["strategy"], condition["cold_start"]}
+    for key in sorted(k for k in set(a) | set(b) if k[0] == "selection"):
+        table = key[1].split(".", 1)[0] if "." in key[1] else None
+        if table is not None and table not in tables:
+            continue
+        if key == ("selection", "cold_start_share") and condition["cold_start"] == "none":
+            continue  # read only with a cold start (Loop.select)
+        if a.get(key) != b.get(key):
+            return f"{setting_name(key)} was {a.get(key)!r}, now {b.get(key)!r}"
+    return None
 
 
 def _weak_info(project) -> dict | None:
