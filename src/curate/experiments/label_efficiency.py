@@ -554,7 +554,7 @@ def reusable_runs(previous: dict, settings: dict
         is None, or why no run at all is reused (the first differing setting, old and new value); ``refused`` is
         ``{condition: why}`` for conditions recorded in ``previous`` and wanted now whose runs are not reused.
     """
-    from curate.config import setting_name, with_legacy_defaults
+    from curate.config import with_legacy_defaults
 
     old = previous.get("settings") or {}
     for key in _SAME:
