@@ -6,6 +6,7 @@
 #   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 5 seeds, and Chakraborty 5 %, 3 seeds (about 5 h on 2 cores; seeds already in
 #                                                   # results.json with the same settings are reused, not rerun)
 #   bash benchmarks/label_efficiency.sh coldshare  # proxy, 4 data sets x 5 seeds: the cold start's share of round 1
+#   bash benchmarks/label_efficiency.sh badge      # proxy, fp32, 3 data sets x 5 seeds: BADGE against the default and margin
 #   bash benchmarks/label_efficiency.sh mix        # fine-tuned, Webis: crowd then curated with the mixed final model
 #   bash benchmarks/label_efficiency.sh all
 #
@@ -21,9 +22,10 @@ OUT=benchmarks/results/label_efficiency
 # does), Cluster-Margin with it, and the source's literal boundary-pairs.
 CONDITIONS=default,uncertainty,random,uncertainty@typiclust,cluster-margin@typiclust,boundary-pairs
 
-run() {  # run DATASET STUDENT NAME EXTRA-ARGS...   (PRECISION=fp32 run ...: fp32, in its own work folder)
+run() {  # run DATASET STUDENT NAME EXTRA-ARGS...   (PRECISION=fp32 run ...: fp32, in its own work folder;
+         #                                           WORK_AS=OTHER run ...: in OTHER's work folder, resuming its runs)
   local data=$1 student=$2 name=$3; shift 3
-  local opts work=$CACHE/experiments/$name precision=${PRECISION:-auto}
+  local opts work=$CACHE/experiments/${WORK_AS:-$name} precision=${PRECISION:-auto}
   [[ $precision == auto ]] || work=$work-$precision
   opts=$(.venv/bin/python benchmarks/pools.py "$data" --cache "$CACHE/data")
   eval ".venv/bin/curate experiment label-efficiency $opts --student $student --out $OUT/$name \
@@ -48,6 +50,16 @@ if [[ $WHAT == coldshare ]]; then
   run webis-rare proxy coldshare/webis-rare-proxy --conditions "$SHARES" --seeds 5
   run chakraborty-5pct proxy coldshare/chakraborty-5pct-proxy --conditions "$SHARES" --seeds 5
   run snow-rte proxy coldshare/snow-rte-proxy --conditions "$SHARES" --seeds 5 --budgets 50,100,150,200 --round-size 50
+fi
+if [[ $WHAT == badge ]]; then
+  # BADGE (Ash et al. 2020), alone and after the default's cold start, beside the default loop's selection, margin and
+  # random, on expert labels alone (about 10 min; the runs share the proxy target's work folders)
+  export PRECISION=fp32
+  BADGE=default,uncertainty,random,badge,badge@typiclust
+  WORK_AS=chakraborty-5pct-proxy run chakraborty-5pct proxy badge/chakraborty-5pct-proxy --conditions "$BADGE" --seeds 5
+  WORK_AS=webis-proxy run webis proxy badge/webis-proxy --conditions "$BADGE" --seeds 5
+  WORK_AS=webis-rare-proxy run webis-rare proxy badge/webis-rare-proxy --conditions "$BADGE" --seeds 5
+  unset PRECISION
 fi
 if [[ $WHAT == mix ]]; then
   # the final model learns crowd and expert labels in one set (loop.final_recipe = "mixed"); each run also scores the

@@ -221,7 +221,7 @@ def run(
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Maximum rounds (default 6)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Items sent to the experts per round (default 100)."),
     total_budget: Optional[int] = typer.Option(None, "--total-budget", help="Items over all rounds."),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-margin (default), uncertainty, cluster-margin, typiclust, boundary-pairs, random, coreset."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Query strategy: boundary-margin (default), uncertainty, badge, cluster-margin, typiclust, boundary-pairs, random, coreset."),
     cold_start: Optional[str] = typer.Option(None, "--cold-start", help="First-round strategy while nothing is labelled: typiclust (default), none, random, coreset."),
     weak_labels: Optional[str] = typer.Option(None, "--weak-labels", help=WEAK_LABELS_HELP),
     self_training: Optional[bool] = typer.Option(None, "--self-training/--no-self-training", help="Self-train the final model (fine-tuned student): the model trained on every expert label labels the pool, a new student learns those soft labels, then the expert labels. Free (no label bought); slower by one pass over up to 20,000 pool items."),

@@ -155,3 +155,53 @@ def test_registry_hands_each_strategy_its_own_parameters():
         make_strategy("entropy")
     with pytest.raises(ValueError):
         BoundaryMargin(min_mix=1.5)
+
+
+# ------------------------------------------------------------------------------------------- BADGE
+def test_badge_gradient_scale_peaks_on_the_threshold_and_signs_the_predicted_label():
+    from curate.select.badge import gradient_scale
+
+    p = np.array([0.01, 0.2, 0.3, 0.31, 0.9, 0.999])
+    g = gradient_scale(p, threshold=0.3)
+    assert g[2] == pytest.approx(-0.5)  # on the threshold: predicted positive, the largest norm
+    assert (g[:2] > 0).all() and (g[2:] < 0).all()  # predicted negatives pull up, predicted positives down
+    assert np.argsort(-np.abs(g)).tolist()[:2] == [2, 3]
+    assert abs(g[0]) < 0.05 and abs(g[5]) < 0.05  # certain items have (nearly) no gradient
+    assert np.allclose(gradient_scale(p, 0.5), p - (p >= 0.5))  # at t = 0.5 it is the paper's p - onehot
+    with pytest.raises(ValueError, match="threshold"):
+        gradient_scale(p, threshold=1.0)
+
+
+def test_badge_spreads_a_batch_over_uncertain_blobs_where_margin_takes_one():
+    x, blob = blobs(centres=6, per=40, dim=8, spread=0.05)
+    p = np.full(len(x), 0.02)
+    p[blob == 0] = 0.5  # blob 0 is the most uncertain, by a hair
+    p[blob == 1] = 0.45
+    p[blob == 2] = 0.44
+    p[blob == 3] = 0.43
+    margin = query(make_strategy("uncertainty"), x, p, budget=4)
+    assert set(blob[margin.indices]) == {0}
+    badge = query(make_strategy("badge", candidate_multiple=40), x, p, budget=4)  # candidates: the 160 uncertain
+    assert set(blob[badge.indices]) == {0, 1, 2, 3} and badge.info["n_candidates"] == 160  # one per uncertain blob
+    assert blob[badge.indices[0]] == 0  # the largest gradient first
+    for seed in range(5):  # with certain items among the candidates too, never two from one blob
+        wide = query(make_strategy("badge"), x, p, budget=4, seed=seed)
+        assert len(set(blob[wide.indices])) == 4 and wide.info["n_candidates"] == 200
+    labelled = blob == 1
+    again = query(make_strategy("badge"), x, p, labelled=labelled, budget=10, seed=5)
+    assert not labelled[again.indices].any() and again.indices.size == 10
+    # the same seed, the same batch
+    assert np.array_equal(query(make_strategy("badge"), x, p, budget=4, seed=3).indices,
+                          query(make_strategy("badge"), x, p, budget=4, seed=3).indices)
+
+
+def test_badge_kmeans_pp_takes_the_rest_by_norm_when_every_point_coincides():
+    from curate.select.badge import kmeans_pp
+
+    pts = np.repeat(np.array([[1.0, 0.0]]), 5, axis=0) * np.array([[3], [1], [2], [1], [1]])
+    pts[[1, 3, 4]] = pts[0]  # four rows equal the first (largest) one
+    got = kmeans_pp(pts, 3, np.random.default_rng(0))
+    assert got[0] == 0 and 2 in got.tolist() and len(set(got.tolist())) == 3
+    assert kmeans_pp(pts, 0, np.random.default_rng(0)).size == 0
+    with pytest.raises(ValueError, match="candidate_multiple"):
+        make_strategy("badge", candidate_multiple=0.5)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, NamedTuple
 
-from curate.select import (boundary, boundary_margin, cluster_margin, coreset, random, typiclust,
+from curate.select import (badge, boundary, boundary_margin, cluster_margin, coreset, random, typiclust,
                            uncertainty)
+from curate.select.badge import Badge
 from curate.select.base import QueryStrategy, Selection, StrategySettings
 from curate.select.boundary import BoundaryPairs
 from curate.select.boundary_margin import BoundaryMargin
@@ -22,7 +23,7 @@ from curate.select.random import RandomSampling
 from curate.select.typiclust import TypiClust
 from curate.select.uncertainty import UncertaintySampling
 
-__all__ = ["BoundaryMargin", "BoundaryPairs", "ClusterMargin", "CoreSetGreedy", "QueryStrategy", "RandomSampling",
+__all__ = ["Badge", "BoundaryMargin", "BoundaryPairs", "ClusterMargin", "CoreSetGreedy", "QueryStrategy", "RandomSampling",
            "Registered", "STRATEGIES", "Selection", "StrategySettings", "TypiClust", "UncertaintySampling",
            "make_strategy", "registered", "strategy_parameters"]
 
@@ -35,6 +36,7 @@ class Registered(NamedTuple):
 
 
 STRATEGIES: dict[str, Registered] = {
+    Badge.name: Registered(Badge, badge.Settings),
     BoundaryMargin.name: Registered(BoundaryMargin, boundary_margin.Settings),
     BoundaryPairs.name: Registered(BoundaryPairs, boundary.Settings),
     ClusterMargin.name: Registered(ClusterMargin, cluster_margin.Settings),
@@ -70,7 +72,7 @@ def make_strategy(name: str, **params: Any) -> QueryStrategy:
     """Build a query strategy by name.
 
     Args:
-        name: a key of ``STRATEGIES`` (``boundary-margin``, ``boundary-pairs``, ``cluster-margin``, ``coreset``,
+        name: a key of ``STRATEGIES`` (``badge``, ``boundary-margin``, ``boundary-pairs``, ``cluster-margin``, ``coreset``,
             ``random``, ``typiclust``, ``uncertainty``).
         **params: keyword parameters (for example ``SelectionConfig.params(name)``, the strategy's settings
             table); each strategy takes the ones its constructor declares and ignores the others.
