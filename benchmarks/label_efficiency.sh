@@ -3,7 +3,7 @@
 # (`curate experiment label-efficiency`), one fixed test split per data set, paired over seeds.
 #
 #   bash benchmarks/label_efficiency.sh proxy      # proxy student, 4 data sets x 5 seeds (about 20 min on 2 cores)
-#   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis, 5 seeds, and Chakraborty 5 %, 3 seeds (about 5 h on 2 cores; seeds already in
+#   bash benchmarks/label_efficiency.sh finetune   # fine-tuned MiniLM on Webis and Chakraborty 5 %, 5 seeds each (about 5 h on 2 cores; seeds already in
 #                                                   # results.json with the same settings are reused, not rerun)
 #   bash benchmarks/label_efficiency.sh coldshare  # proxy, 4 data sets x 5 seeds: the cold start's share of round 1
 #   bash benchmarks/label_efficiency.sh badge      # proxy, fp32, 3 data sets x 5 seeds: BADGE against the default and margin
@@ -70,9 +70,9 @@ if [[ $WHAT == finetune || $WHAT == all ]]; then
   run webis finetune webis-finetune --conditions "uncertainty,default,random,default+crowd" --seeds 5
   run webis finetune webis-finetune-gold --conditions gold-all --seeds 1
   # data the default was not tuned on, without a crowd column: the cold start's share of round 1 (half, the
-  # default, against the whole round) with the real student (about 3.5 min a run on 2 cores)
+  # default, against the whole round) with the real student (about 4.8 min a run on 2 cores)
   run chakraborty-5pct finetune chakraborty-5pct-finetune \
-      --conditions "default,default@typiclust:1,uncertainty,random" --seeds "${CHAK_SEEDS:-3}"
+      --conditions "default,default@typiclust:1,uncertainty,random" --seeds "${CHAK_SEEDS:-5}"
   # the default loop with a self-trained final model (loop.final_self_training): the rounds repeat the default's runs
   # above seed by seed; the final model's figures before self-training are kept as its teacher's
   run webis finetune webis-finetune-self --conditions default+self --seeds "${SELF_SEEDS:-2}"
