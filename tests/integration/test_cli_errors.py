@@ -178,7 +178,7 @@ def own_project(tmp_path_factory):
 
 @pytest.mark.parametrize("args, message", [
     (["--strategy", "boundary"], "error: --strategy 'boundary': unknown query strategy 'boundary'; known: "
-                                 "boundary-margin, "),
+                                 "badge, boundary-margin, "),
     (["--oracle", "simulate"], "error: --oracle 'simulate': must be 'simulated' or 'web'"),
     (["--rounds", "-1"], "error: --rounds -1: must be at least 0"),
     (["--test-fraction", "20"],
