@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 from pydantic import Field
+from scipy.special import expit, logit
 
 from curate.select.base import Selection, StrategySettings, check_query_args, pool_rows
 
@@ -53,13 +54,14 @@ def gradient_scale(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     p = np.clip(np.asarray(scores, dtype=np.float64), _EPS, 1 - _EPS)
-    z = np.log(p / (1 - p)) - math.log(threshold / (1 - threshold))
-    q = 1.0 / (1.0 + np.exp(-z))
-    return q - (p >= threshold)
+    return expit(logit(p) - logit(threshold)) - (p >= threshold)
 
 
 def kmeans_pp(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding as BADGE uses it: the row of largest norm first, then D^2 sampling.
+
+    Not ``sklearn.cluster.kmeans_plusplus``: that draws the first centre at random and picks each next one greedily
+    among several D^2 draws; BADGE's reference code takes the largest gradient first and one D^2 draw per item.
 
     Args:
         points: ``(m, d)`` float rows.
@@ -76,23 +78,22 @@ def kmeans_pp(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarra
         return np.empty(0, np.int64)
     norms = np.einsum("ij,ij->i", points, points)
     chosen = [int(np.argmax(norms))]
-    d2 = np.einsum("ij,ij->i", points - points[chosen[0]], points - points[chosen[0]])
-    d2[chosen[0]] = 0.0
     taken = np.zeros(m, bool)
-    taken[chosen[0]] = True
-    while len(chosen) < k:
-        total = float(d2.sum())
-        if total <= 0.0:
-            rest = np.flatnonzero(~taken)
-            rest = rest[np.argsort(-norms[rest], kind="stable")][: k - len(chosen)]
-            chosen.extend(int(i) for i in rest)
-            break
-        nxt = int(rng.choice(m, p=d2 / total))
-        chosen.append(nxt)
-        taken[nxt] = True
-        diff = points - points[nxt]
+    d2 = np.full(m, np.inf)
+    while True:
+        last = chosen[-1]
+        taken[last] = True
+        diff = points - points[last]
         d2 = np.minimum(d2, np.einsum("ij,ij->i", diff, diff))
         d2[taken] = 0.0
+        if len(chosen) == k:
+            break
+        total = float(d2.sum())
+        if total <= 0.0:  # every remaining row coincides with a chosen one
+            rest = np.flatnonzero(~taken)
+            chosen.extend(int(i) for i in rest[np.argsort(-norms[rest], kind="stable")][: k - len(chosen)])
+            break
+        chosen.append(int(rng.choice(m, p=d2 / total)))
     return np.asarray(chosen, dtype=np.int64)
 
 
@@ -145,11 +146,10 @@ class Badge:
         idx = np.flatnonzero(~labelled)
         m = min(idx.size, math.ceil(self.candidate_multiple * budget))
         order = np.lexsort((rng.random(idx.size), -np.abs(scale[idx])))
-        candidates = idx[order[:m]]
+        candidates = np.sort(idx[order[:m]])  # in pool order: rows are read in one forward pass
         if candidates.size == 0 or budget == 0:
             return Selection(np.empty(0, np.int64), np.empty(0, np.int64), {"n_candidates": int(candidates.size)})
-        rows = np.asarray(pool_rows(embeddings)[np.sort(candidates)], dtype=np.float32)
-        candidates = np.sort(candidates)
+        rows = np.asarray(pool_rows(embeddings)[candidates], dtype=np.float32)
         grads = rows * scale[candidates, None].astype(np.float32)
         chosen = candidates[kmeans_pp(grads, budget, rng)]
         info = {"n_candidates": int(candidates.size),
