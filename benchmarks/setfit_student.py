@@ -111,26 +111,17 @@ def _setfit_round(data: dict, round_index: int, *, seed: int, pairs: int, thresh
             "train_s": round(train_s, 1), "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _t_interval(d: np.ndarray) -> tuple[float, float]:
-    from scipy import stats
-
-    if d.size < 2:
-        return float("nan"), float("nan")
-    h = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-    return float(d.mean() - h), float(d.mean() + h)
-
-
-def _write_json(a: argparse.Namespace, rows: list[dict], t_start: float, setfit_version: str) -> dict:
+def _write_json(a: argparse.Namespace, rows: list[dict], t_start: float, setfit_version: str,
+                run_precision: str) -> dict:
     import torch
     from _machine import machine_line
 
     a.out.mkdir(parents=True, exist_ok=True)
-    s0 = _run_data(a.work / a.condition / f"seed{rows[0]['seed'] if rows else 0}")["settings"]
     res = {"command": "setfit_student.py " + " ".join(sys.argv[1:]),
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": machine_line(), "torch": torch.__version__, "setfit": setfit_version,
            "work": str(a.work), "condition": a.condition, "pairs": a.pairs,
-           "run_precision": s0["student"]["precision"], "elapsed_s": round(time.perf_counter() - t_start),
+           "run_precision": run_precision, "elapsed_s": round(time.perf_counter() - t_start),
            "rows": sorted(rows, key=lambda x: (x["seed"], x["round"]))}
     (a.out / "results.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     return res
@@ -150,10 +141,9 @@ def main() -> None:
         import setfit
     except ImportError:
         _fail("needs the setfit package: .venv/bin/pip install -e \".[bench]\" (setfit 1.2.0)")
-    import torch
+    from curate.experiments.label_efficiency import _interval
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.manual_seed(0)
     seeds = [int(v) for v in a.seeds.split(",")]
     rounds = [int(v) for v in a.rounds.split(",")]
     rows, t_start, earlier = [], time.perf_counter(), {}
@@ -166,6 +156,7 @@ def main() -> None:
     for seed in seeds:
         folder = a.work / a.condition / f"seed{seed}"
         data = _run_data(folder)
+        run_precision = data["settings"]["student"]["precision"]
         for r in rounds:
             if (seed, r) in earlier:
                 rows.append(earlier[seed, r])
@@ -179,8 +170,8 @@ def main() -> None:
                    "finetune_kappa_test": m["kappa_test"]["kappa"], "finetune_auroc_test": m.get("auroc_test")}
             print(json.dumps(row), flush=True)
             rows.append(row)
-            _write_json(a, rows, t_start, setfit.__version__)  # after every row: a run cut off keeps what it did
-    res = _write_json(a, rows, t_start, setfit.__version__)
+            _write_json(a, rows, t_start, setfit.__version__, run_precision)  # after every row: a cut-off run keeps it
+    res = _write_json(a, rows, t_start, setfit.__version__, run_precision)
     command = res["command"]
     stage = f"{a.pairs} pairs at most" if a.pairs else "SetFit's default, 20 iterations"
     lines = [f"# SetFit against the fine-tuned student on the same expert labels: {a.work.name}, `{a.condition}`", "",
@@ -199,7 +190,8 @@ def main() -> None:
         if not rr:
             continue
         d = np.array([x["kappa_test"] - x["finetune_kappa_test"] for x in rr])
-        lo, hi = _t_interval(d)
+        ci = _interval(d.tolist())
+        lo, hi = (ci["low"], ci["high"]) if ci["low"] is not None else (float("nan"), float("nan"))
         def mean(key: str) -> float:
             return float(np.mean([x[key] for x in rr]))
 
